@@ -21,10 +21,7 @@ from ..layouts import Layout
 from ..types import LimbCandidates, Peaks, Poses
 from .assemble import assemble
 from .limbs import score_limbs as _score_limbs
-from .limbs import score_limbs_on_grid
 from .peaks import find_peaks as _find_peaks
-from .peaks import peaks_on_grid
-from .upsample import upsample
 
 __all__ = ["ensure_available", "check_finite", "find_peaks", "score_limbs", "assemble", "decode"]
 
@@ -60,6 +57,6 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     if config.check_finite:
         check_finite(heatmaps, "heatmaps")
         check_finite(pafs, "pafs")
-    peaks = peaks_on_grid(upsample(heatmaps, config.upsample), config)
-    candidates = score_limbs_on_grid(upsample(pafs, config.upsample), peaks, layout, config)
+    peaks = _find_peaks(heatmaps, config)
+    candidates = _score_limbs(pafs, peaks, layout, config)
     return assemble(peaks, candidates, layout, config)

@@ -75,7 +75,8 @@ def _score_limb(xa: np.ndarray, xb: np.ndarray, fx: np.ndarray, fy: np.ndarray,
 
 def score_limbs_on_grid(pafs_grid: np.ndarray, peaks: Peaks, layout: Layout,
                         config: DecodeConfig) -> LimbCandidates:
-    """Score limbs on already-upsampled PAFs (float64 [2L, s*h, s*w])."""
+    """Score limbs on already-upsampled PAFs (float64 [2L, s*h, s*w], or anything whose
+    ``[c]`` gives channel ``c`` of that)."""
     offsets = [0]
     all_a, all_b, all_s = [], [], []
     for (a, b), (cx, cy) in zip(layout.limbs, layout.paf_channels):
@@ -103,4 +104,6 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     pafs : float32 [2L, h, w]
     peaks : Peaks
     """
-    return score_limbs_on_grid(upsample(pafs, config.upsample), peaks, layout, config)
+    from .peaks import _LazyGrid
+
+    return score_limbs_on_grid(_LazyGrid(pafs, config.upsample), peaks, layout, config)

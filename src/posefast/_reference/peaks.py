@@ -63,7 +63,7 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
 
     Parameters
     ----------
-    grids : float64 [K, s*h, s*w]
+    grids : float64 [K, s*h, s*w], or anything with ``.shape`` and ``[k]`` giving that
         The decode grid of every keypoint channel.
     """
     num_k, hh, ww = grids.shape
@@ -100,4 +100,17 @@ def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
     heatmaps : float32 [K, h, w]
         Keypoint channels only (no background), C-contiguous.
     """
-    return peaks_on_grid(upsample(heatmaps, config.upsample), config)
+    return peaks_on_grid(_LazyGrid(heatmaps, config.upsample), config)
+
+
+class _LazyGrid:
+    """Upsamples one channel when it is indexed, so big maps never need all channels
+    upsampled in memory at once."""
+
+    def __init__(self, maps: np.ndarray, s: int) -> None:
+        self.maps, self.s = maps, s
+        _, h, w = maps.shape
+        self.shape = (maps.shape[0], s * h, s * w)
+
+    def __getitem__(self, c: int) -> np.ndarray:
+        return upsample(self.maps[c: c + 1], self.s)[0]
