@@ -1,0 +1,324 @@
+"""Download registry models into the cache, verify them, convert them to ONNX.
+
+``fetch(name)`` leaves ``<cache>/<name>/model.onnx`` (see
+:mod:`posefast.models.registry` for the cache location).  Every file is written to
+a temporary name in the destination folder and moved into place with
+``os.replace`` only once complete and verified, so the cache never holds a partial
+or corrupt file, even when the download is interrupted or two processes fetch at
+once.
+
+Source URLs
+-----------
+The manifest lists each file's public URL(s), tried in order.  A mirror replaces
+them all: ``fetch(..., base_url="https://mirror/dir/")`` or the environment
+variable ``POSEFAST_MODEL_BASE_URL`` downloads ``<base_url>/<filename>`` instead
+(the sha256 check still applies).  ``file://`` URLs work too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Mapping, Optional, Sequence, Union
+
+from .registry import ModelFile, ModelSpec, cache_dir as default_cache_dir, get_model
+
+__all__ = ["ChecksumError", "FetchError", "convert_sources", "download_file", "fetch", "sha256_file"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+PathLike = Union[str, os.PathLike]
+
+
+class FetchError(RuntimeError):
+    """A model file could not be downloaded (network error, incomplete transfer)."""
+
+
+class ChecksumError(FetchError):
+    """A downloaded file does not have the sha256 the registry expects."""
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _user_agent() -> str:
+    from .. import __version__
+
+    return f"posefast/{__version__} (+https://github.com/posefast/posefast)"
+
+
+def _show_progress(progress: Optional[bool]) -> bool:
+    if progress is not None:
+        return bool(progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _download_one(url: str, dest: Path, sha256: Optional[str], size: Optional[int],
+                  progress: bool, timeout: float) -> None:
+    from tqdm.auto import tqdm
+
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        req = urllib.request.Request(url, headers={"User-Agent": _user_agent()})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
+            length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+            expected = int(length) if length and length.isdigit() else size
+            h = hashlib.sha256()
+            got = 0
+            with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=dest.name, disable=not progress, leave=False) as bar:
+                while True:
+                    chunk = resp.read(_CHUNK)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    h.update(chunk)
+                    got += len(chunk)
+                    bar.update(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        if length and length.isdigit() and got != int(length):
+            raise FetchError(f"download of {url} was cut short: got {got} of {int(length)} bytes; "
+                             "retry (the partial file was removed)")
+        if size is not None and got != size:
+            raise ChecksumError(f"{url} is {got} bytes but the registry expects {size}; "
+                                "the file at that URL is not the registered one")
+        digest = h.hexdigest()
+        if sha256 is not None and digest != sha256:
+            raise ChecksumError(f"sha256 mismatch for {url}: got {digest}, expected {sha256}; the download "
+                                "is corrupt or the file changed upstream (nothing was kept; retry, or use "
+                                "another mirror with base_url= / POSEFAST_MODEL_BASE_URL)")
+        if sha256 is None:
+            log.warning("%s has no registered sha256; downloaded file (sha256 %s) is unverified", dest.name, digest)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def download_file(urls: Union[str, Sequence[str]], dest: PathLike, sha256: Optional[str] = None,
+                  size: Optional[int] = None, progress: Optional[bool] = None,
+                  timeout: float = 60.0) -> Path:
+    """Download the first URL that works to ``dest``, verified, atomically.
+
+    Parameters
+    ----------
+    urls : str or sequence of str
+        Tried in order until one succeeds.
+    dest : path
+        Final file; its folder must exist.  Written only when complete and verified.
+    sha256 : str, optional
+        Expected hex digest (``None``: not verified, a warning is logged).
+    size : int, optional
+        Expected size in bytes.
+    progress : bool, optional
+        Show a tqdm progress bar (default: only when stderr is a terminal).
+    timeout : float
+        Socket timeout in seconds.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
+    Raises
+    ------
+    ChecksumError
+        The file downloaded has the wrong sha256 or size (from every URL).
+    FetchError
+        No URL could be downloaded completely.
+    """
+    dest = Path(dest)
+    if isinstance(urls, str):
+        urls = [urls]
+    if not urls:
+        raise ValueError(f"no URL to download {dest.name} from")
+    show = _show_progress(progress)
+    errors: list[str] = []
+    last: Optional[BaseException] = None
+    for url in urls:
+        log.info("downloading %s -> %s", url, dest)
+        try:
+            _download_one(url, dest, sha256, size, show, timeout)
+            return dest
+        except FetchError as exc:
+            last = exc
+            errors.append(str(exc))
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            last = exc
+            errors.append(f"{url}: {exc}")
+        log.warning("download failed: %s", errors[-1])
+    if isinstance(last, ChecksumError) and len(errors) == 1:
+        raise last
+    cls = ChecksumError if isinstance(last, ChecksumError) else FetchError
+    raise cls(f"could not download {dest.name}: " + "; ".join(errors)
+              + " (check the network, or download the file yourself and pass base_url='file:///its/folder/')") from last
+
+
+def _urls_for(f: ModelFile, base_url: Optional[str], urls: Optional[Mapping[str, str]]) -> list[str]:
+    if urls and f.role in urls:
+        return [urls[f.role]]
+    if urls and f.filename in urls:
+        return [urls[f.filename]]
+    base = base_url if base_url is not None else os.environ.get("POSEFAST_MODEL_BASE_URL", "").strip()
+    if base:
+        return [base.rstrip("/") + "/" + f.filename]
+    return list(f.urls)
+
+
+def _have(path: Path, f: ModelFile) -> bool:
+    """An already-downloaded source file that can be reused."""
+    if not path.is_file():
+        return False
+    if f.size is not None and path.stat().st_size != f.size:
+        return False
+    if f.sha256 is not None and sha256_file(path) != f.sha256:
+        log.warning("%s in the cache does not match its sha256; downloading it again", path)
+        return False
+    return True
+
+
+def _converters():
+    try:
+        from . import convert as conv
+
+        return conv.convert_caffe, conv.convert_tensorflow
+    except (ImportError, AttributeError) as exc:
+        raise ImportError("converting TensorFlow/Caffe models to ONNX needs posefast.models.convert and its "
+                          "dependencies: pip install posefast[convert] (onnx, protobuf)") from exc
+
+
+def convert_sources(format: str, sources: Mapping[str, PathLike], output: PathLike) -> Path:
+    """Convert source files to ONNX at ``output`` (atomically).
+
+    Parameters
+    ----------
+    format : str
+        ``"tensorflow"`` (needs ``sources["graph"]``) or ``"caffe"`` (needs
+        ``sources["prototxt"]`` and ``sources["caffemodel"]``).
+    sources : mapping role -> path
+    output : path
+        The ONNX file to write; replaced only once the conversion succeeded.
+
+    Returns
+    -------
+    Path
+        ``output``.
+    """
+    out = Path(output)
+    need = {"tensorflow": ("graph",), "caffe": ("prototxt", "caffemodel")}
+    if format not in need:
+        raise ValueError(f"cannot convert format {format!r}; converters exist for 'tensorflow' and 'caffe'")
+    for role in need[format]:
+        if role not in sources:
+            raise ValueError(f"converting a {format} model needs a {role!r} file")
+        if not Path(sources[role]).is_file():
+            raise FileNotFoundError(f"{role} file {sources[role]} not found")
+    convert_caffe, convert_tensorflow = _converters()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp.onnx")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        log.info("converting %s model to ONNX: %s", format, out)
+        if format == "tensorflow":
+            made = convert_tensorflow(Path(sources["graph"]), tmp)
+        else:
+            made = convert_caffe(Path(sources["prototxt"]), Path(sources["caffemodel"]), tmp)
+        made = Path(made) if made is not None else tmp
+        if made != tmp:
+            os.replace(made, tmp)
+        if tmp.stat().st_size == 0:
+            raise RuntimeError(f"the {format} converter wrote an empty file")
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    return out
+
+
+def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
+          cache_dir: Optional[PathLike] = None, base_url: Optional[str] = None,
+          urls: Optional[Mapping[str, str]] = None, force: bool = False,
+          progress: Optional[bool] = None, timeout: float = 60.0) -> Path:
+    """Download, verify and (if needed) convert a registry model into the cache.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        Registry name (``posefast models list``) or an entry.
+    cache_dir : path, optional
+        Cache root (default: :func:`posefast.models.registry.cache_dir`).
+    base_url : str, optional
+        Mirror folder: download ``<base_url>/<filename>`` for every file instead of
+        the registered URLs.  Default: ``$POSEFAST_MODEL_BASE_URL`` if set.
+    urls : mapping, optional
+        Per-file URL overrides, keyed by file role or file name.
+    force : bool
+        Download and convert again even if ``model.onnx`` exists.
+    progress : bool, optional
+        tqdm progress bars (default: only when stderr is a terminal).
+    timeout : float
+        Socket timeout in seconds.
+
+    Returns
+    -------
+    Path
+        ``<cache>/<name>/model.onnx``.
+
+    Raises
+    ------
+    ChecksumError, FetchError
+        Download problems; nothing partial is left in the cache.
+    ImportError
+        A TensorFlow/Caffe model needs the converters (``pip install posefast[convert]``).
+    """
+    spec = get_model(model)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = root / spec.name
+    target = folder / "model.onnx"
+    if target.is_file() and not force:
+        log.debug("%s already in the cache: %s", spec.name, target)
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    if spec.license:
+        log.info("%s: licence: %s", spec.name, spec.license)
+    if spec.format == "onnx":
+        f = spec.file("onnx")
+        download_file(_urls_for(f, base_url, urls), target, f.sha256, f.size, progress, timeout)
+        return target
+    if spec.format in ("tensorflow", "caffe"):
+        _converters()  # fail before a long download when the converters are missing
+    sources: dict[str, Path] = {}
+    for f in spec.files:
+        path = folder / f.filename
+        if force or not _have(path, f):
+            download_file(_urls_for(f, base_url, urls), path, f.sha256, f.size, progress, timeout)
+        sources[f.role] = path
+    convert_sources(spec.format, sources, target)
+    log.info("%s is ready: %s", spec.name, target)
+    return target

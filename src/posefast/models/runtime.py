@@ -1,0 +1,217 @@
+"""ONNX Runtime session wrapper: provider choice, threads, I/O binding.
+
+* ``device="cpu"`` uses the CPU execution provider.
+* ``device="cuda"`` (or ``"cuda:1"``) requires ONNX Runtime's CUDA execution
+  provider (``pip install posefast[cuda]``, i.e. ``onnxruntime-gpu``) and raises
+  an ImportError saying so when it is missing.
+* ``device="auto"`` takes CUDA when the provider is available, else CPU, and logs
+  the choice.
+
+When CUDA was asked for but the session silently runs on CPU (the CUDA libraries
+failed to load), a warning is logged and :attr:`OrtSession.device` says ``"cpu"``.
+On CUDA, inputs are bound from host memory and outputs are bound on the device
+and copied back once (``session.io_binding()``), one call per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+__all__ = ["OrtSession", "import_onnxruntime", "resolve_providers"]
+
+log = logging.getLogger(__name__)
+
+CPU_EP = "CPUExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+
+
+def import_onnxruntime():
+    """Import onnxruntime, or raise an ImportError naming the package to install."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError("posefast needs ONNX Runtime to run networks: pip install posefast[cpu] "
+                          "(onnxruntime) or, for NVIDIA GPUs, pip install posefast[cuda] (onnxruntime-gpu)") from exc
+    return onnxruntime
+
+
+def _parse_device(device: str) -> tuple[str, int]:
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'auto', 'cpu' or 'cuda' (optionally 'cuda:N'), not {type(device).__name__}")
+    d = device.strip().lower()
+    if d in ("auto", "cpu", "cuda", "gpu"):
+        return ("cuda" if d == "gpu" else d), 0
+    if d.startswith("cuda:"):
+        idx = d[5:]
+        if idx.isdigit():
+            return "cuda", int(idx)
+    raise ValueError(f"unknown device {device!r}; choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def resolve_providers(device: str, available: list[str]) -> tuple[str, list]:
+    """Which execution providers to ask for.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    available : list of str
+        ``onnxruntime.get_available_providers()``.
+
+    Returns
+    -------
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    providers : list
+        For ``InferenceSession(providers=...)``.
+    """
+    kind, idx = _parse_device(device)
+    has_cuda = CUDA_EP in available
+    if kind == "cuda" and not has_cuda:
+        raise ImportError(f"device={device!r} needs ONNX Runtime's CUDA execution provider, but this "
+                          f"onnxruntime offers only {', '.join(available) or 'none'}. Install the GPU build: "
+                          "pip uninstall onnxruntime && pip install posefast[cuda] (onnxruntime-gpu, with "
+                          "matching CUDA/cuDNN libraries), or use device='cpu'")
+    if kind == "auto":
+        kind = "cuda" if has_cuda else "cpu"
+        log.info("device='auto' chose %s (available providers: %s)", kind, ", ".join(available))
+    if kind == "cuda":
+        return "cuda", [(CUDA_EP, {"device_id": idx}), CPU_EP]
+    return "cpu", [CPU_EP]
+
+
+def _check_threads(value, what: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be None (ONNX Runtime's default) or an int >= 0 (0 = default), got {value!r}")
+    return int(value)
+
+
+def _model_file(path: Union[str, os.PathLike]) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        inner = p / "model.onnx"
+        if inner.is_file():
+            return inner
+        raise ValueError(f"{p} is a directory, not an ONNX model file; pass the .onnx file itself "
+                         "(a model folder must hold model.onnx)")
+    if not p.exists():
+        raise FileNotFoundError(f"ONNX model {p} not found; check the path, or use a registry name "
+                                "(`posefast models list`)")
+    if p.stat().st_size == 0:
+        raise ValueError(f"ONNX model {p} is empty; delete it and fetch or convert the model again")
+    return p
+
+
+class OrtSession:
+    """An ONNX Runtime inference session with a fixed input and cached names.
+
+    Parameters
+    ----------
+    path : path
+        The ``.onnx`` file (or a folder holding ``model.onnx``).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    threads : int, optional
+        ``intra_op_num_threads`` (None or 0: ONNX Runtime's default, all cores).
+    inter_threads : int, optional
+        ``inter_op_num_threads``.
+
+    Attributes
+    ----------
+    path : Path
+    device : str
+        ``"cpu"`` or ``"cuda"``: what the session actually runs on.
+    providers : list of str
+        ``session.get_providers()``.
+    input_name : str
+    input_shape : list
+        Declared shape (ints or symbolic names).
+    nhwc : bool
+        Whether the input is declared ``[N, H, W, 3]`` (then :meth:`run` transposes).
+    output_names : list of str
+    output_shapes : list of list
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], device: str = "auto", threads: Optional[int] = None,
+                 inter_threads: Optional[int] = None) -> None:
+        ort = import_onnxruntime()
+        self.path = _model_file(path)
+        threads = _check_threads(threads, "threads")
+        inter_threads = _check_threads(inter_threads, "inter_threads")
+        available = list(ort.get_available_providers())
+        want, providers = resolve_providers(device, available)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        if inter_threads:
+            opts.inter_op_num_threads = inter_threads
+        try:
+            sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind exception types
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{self.path} could not be loaded as an ONNX model ({msg}). The file is not "
+                             "ONNX, or it is truncated or corrupt: download it again "
+                             "(`posefast models fetch NAME --force`) or convert it again") from exc
+        self._session = sess
+        self.providers = list(sess.get_providers())
+        self._cuda_id = providers[0][1]["device_id"] if want == "cuda" else 0
+        if want == "cuda" and CUDA_EP not in self.providers:
+            log.warning("CUDA was requested but ONNX Runtime fell back to %s for %s (CUDA/cuDNN libraries "
+                        "missing or mismatched?); running on CPU", ", ".join(self.providers), self.path.name)
+            want = "cpu"
+        self.device = want
+        inputs = sess.get_inputs()
+        if len(inputs) != 1:
+            raise ValueError(f"{self.path.name} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                             "posefast runs models with a single image input [N, 3, H, W]")
+        self.input_name = inputs[0].name
+        self.input_shape = list(inputs[0].shape)
+        if inputs[0].type != "tensor(float)":
+            raise ValueError(f"{self.path.name} takes {inputs[0].type}; posefast feeds float32 images")
+        if len(self.input_shape) != 4:
+            raise ValueError(f"{self.path.name} input {self.input_name!r} has shape {self.input_shape}; "
+                             "expected an image batch [N, 3, H, W]")
+        self.nhwc = self.input_shape[1] != 3 and self.input_shape[3] == 3
+        outs = sess.get_outputs()
+        self.output_names = [o.name for o in outs]
+        self.output_shapes = [list(o.shape) for o in outs]
+        log.debug("loaded %s on %s: input %s %s, outputs %s", self.path, self.providers, self.input_name,
+                  self.input_shape, list(zip(self.output_names, self.output_shapes)))
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Run the network on one batch.
+
+        Parameters
+        ----------
+        x : float32 [N, 3, H, W]
+
+        Returns
+        -------
+        list of float32 arrays, one per output, in :attr:`output_names` order
+        (NHWC outputs of an NHWC model are returned as they come).
+        """
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"network input must be a float32 array [N, 3, H, W], got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.nhwc:
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        if self.device == "cuda":
+            binding = self._session.io_binding()
+            binding.bind_cpu_input(self.input_name, x)
+            for name in self.output_names:
+                binding.bind_output(name, "cuda", self._cuda_id)
+            self._session.run_with_iobinding(binding)
+            outs = binding.copy_outputs_to_cpu()
+        else:
+            outs = self._session.run(self.output_names, {self.input_name: x})
+        return [np.asarray(o, dtype=np.float32) for o in outs]
