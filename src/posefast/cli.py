@@ -1,0 +1,382 @@
+"""The ``posefast`` command line.
+
+``posefast run INPUT``     poses of an image, folder, glob, video, camera or URL, written as
+                           OpenPose JSON, a table, COCO results and/or a rendered video
+``posefast plot TABLE``    motion plots from a table written by ``run --write-table``
+``posefast bench INPUT``   time per pipeline stage, pipeline fps and inference-only fps
+``posefast models ...``    model registry (when ``posefast.models.cli`` is installed)
+
+The CLI owns the terminal: messages go to stderr, the library only logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DEFAULT_MODEL = "openpose-mobilenet-v2-small"
+
+EPILOG = """\
+exit status:
+  0    success
+  1    runtime failure after work started (e.g. a corrupt or truncated video): every
+       output is valid and complete up to the last frame processed, and the message
+       names the frame where reading stopped
+  2    usage error or bad input detected before any work (missing/unreadable input,
+       unwritable output, --start past the end, unknown keypoint, bad option)
+  130  interrupted (Ctrl-C / SIGINT): outputs are closed and valid up to the last
+       frame processed
+"""
+
+TABLE_HELP = """\
+table columns (--write-table, .csv or .parquet):
+  frame       frame number in the source
+  time        seconds from the start of the video (empty/NaN for still images)
+  person      track id (with --no-track: the person's rank in the frame, 0 = best)
+  keypoint    keypoint name, e.g. RWrist
+  x, y        image pixels; empty/NaN when the keypoint was not found
+  confidence  heatmap score; 0 when the keypoint was not found
+  Every keypoint of every detected person is a row (K rows per person and frame);
+  frames without people have no rows.
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line input found before work (exit 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return v
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="INPUT",
+                   help="image, folder of images, glob pattern (quote it), video file, camera index "
+                        "(0, 1, ...) or URL (web pages need yt-dlp)")
+    g = p.add_argument_group("input trimming")
+    g.add_argument("--start", type=_seconds, default=0.0, metavar="SECONDS", help="skip this many seconds")
+    g.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+                   help="process this many seconds (default: to the end)")
+    g.add_argument("--frame-step", type=_positive_int, default=1, metavar="N", help="process every N-th frame")
+    m = p.add_argument_group("model and decoding")
+    m.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or .onnx path (default {DEFAULT_MODEL})")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    m.add_argument("--net-height", type=_positive_int, default=368, metavar="PX",
+                   help="network input height (default 368)")
+    m.add_argument("--batch-size", type=_positive_int, default=1, metavar="N", help="frames per network call")
+    m.add_argument("--backend", default="auto", help="decoder backend: auto, native, numba or python")
+    m.add_argument("--upsample", type=_positive_int, default=None, metavar="S",
+                   help="decode on maps upsampled S times (default: the decoder's, 4; 1 is fastest)")
+    t = p.add_argument_group("tracking")
+    t.add_argument("--track", dest="track", action="store_true", default=True,
+                   help="stable person ids across frames (default)")
+    t.add_argument("--no-track", dest="track", action="store_false", help="no tracking (person_id -1)")
+    t.add_argument("--max-missing", type=_nonneg_int, default=10, metavar="FRAMES",
+                   help="frames a person may vanish before the id is retired (default 10)")
+    t.add_argument("--smooth", action="store_true", help="One-Euro smoothing of keypoints (per track)")
+    t.add_argument("--min-cutoff", type=float, default=1.0, help="One-Euro min cutoff, Hz (default 1.0)")
+    t.add_argument("--beta", type=float, default=0.05, help="One-Euro speed coefficient (default 0.05)")
+    t.add_argument("--d-cutoff", type=float, default=1.0, help="One-Euro speed cutoff, Hz (default 1.0)")
+    o = p.add_argument_group("outputs (any combination, written in one pass)")
+    o.add_argument("--write-json", metavar="DIR", help="OpenPose JSON, one <name>_<frame>_keypoints.json per frame")
+    o.add_argument("--write-table", metavar="FILE", help="tidy keypoint table, .csv or .parquet (columns below)")
+    o.add_argument("--write-coco", metavar="FILE", help="COCO keypoint results JSON (COCO-17 order)")
+    o.add_argument("--write-video", metavar="FILE", help="rendered video (mp4v), same fps and frame count")
+    o.add_argument("--render", choices=("overlay", "skeleton"), default="overlay",
+                   help="--write-video content: skeleton over the frame, or on black (default overlay)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``posefast`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="posefast", description="Fast OpenPose-style multi-person pose estimation.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"posefast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", help="estimate poses and write outputs", epilog=TABLE_HELP + "\n" + EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Estimate poses in an image, folder, video, camera or URL.")
+    _add_input_options(run)
+    run.set_defaults(func=cmd_run)
+
+    bench = sub.add_parser("bench", help="time each pipeline stage", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="Run the pipeline and report seconds per stage, pipeline fps and "
+                                       "inference-only fps (network alone on the same frames).")
+    _add_input_options(bench)
+    bench.set_defaults(func=cmd_bench)
+
+    plot = sub.add_parser("plot", help="motion plots from a table", epilog=EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description="Plot x, y and their frame-to-frame change over time, one row per keypoint.")
+    plot.add_argument("table", metavar="TABLE", help="table written by `posefast run --write-table` (.csv/.parquet)")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE", help="image to write (e.g. motion.png)")
+    plot.add_argument("--keypoints", default="RWrist,LWrist", metavar="NAMES",
+                      help="comma-separated keypoint names, or 'all' (default RWrist,LWrist)")
+    plot.add_argument("--person", type=int, default=None, metavar="N",
+                      help="person (track id) to plot (default: the one seen in the most frames)")
+    plot.add_argument("--dpi", type=_positive_int, default=100)
+    plot.set_defaults(func=cmd_plot)
+
+    try:
+        from .models import cli as models_cli  # noqa: F401 - optional, owned by posefast.models
+    except ImportError:
+        models_cli = None
+    if models_cli is not None and hasattr(models_cli, "add_parser"):
+        models_cli.add_parser(sub)
+    return parser
+
+
+def _say(args, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(msg, file=sys.stderr)
+
+
+def _error(msg: str) -> None:
+    print(f"posefast: error: {msg}", file=sys.stderr)
+
+
+def _make_estimator(args):
+    from . import DecodeConfig
+    from .models.estimator import Estimator
+
+    config = DecodeConfig(upsample=args.upsample) if args.upsample is not None else None
+    return Estimator(model=args.model, device=args.device, net_height=args.net_height, backend=args.backend,
+                     config=config)
+
+
+def _open_sinks(args, source, est, timings) -> list:
+    from .video.sinks import CocoSink, JsonSink, TableSink, ThreadedSink, VideoSink
+
+    sinks = []
+    layout = est.layout
+    # construct (checks names and formats) before creating anything on disk
+    if args.write_json:
+        sinks.append(JsonSink(args.write_json))
+    if args.write_table:
+        sinks.append(TableSink(args.write_table, layout))
+    if args.write_coco:
+        sinks.append(CocoSink(args.write_coco, layout))
+    if args.write_video:
+        sinks.append(ThreadedSink(VideoSink(args.write_video, source.fps or 25.0, source.size, args.render,
+                                            layout, timings=timings)))
+    opened = []
+    try:
+        for s in sinks:
+            s.open()
+            opened.append(s)
+    except BaseException:
+        for s in opened:
+            s.close()
+        raise
+    return sinks
+
+
+class _Interrupt:
+    """First Ctrl-C: finish the current frame, close outputs, exit 130.  Second: raise at once."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self._old = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __enter__(self) -> "_Interrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _prepare(args):
+    """Open the source, the estimator and the sinks: everything that may fail before work."""
+    from .video.pipeline import StageTimes, process
+    from .video.smoothing import OneEuroConfig
+    from .video.sources import open_source
+    from .video.tracking import TrackerConfig
+
+    if args.smooth and not args.track:
+        raise UsageError("--smooth works per track: it cannot be combined with --no-track")
+    try:
+        smooth = OneEuroConfig(args.min_cutoff, args.beta, args.d_cutoff) if args.smooth else False
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be > 0 seconds")
+    source = open_source(args.input, start=args.start, duration=args.duration, step=args.frame_step)
+    try:
+        est = _make_estimator(args)
+        timings = StageTimes()
+        sinks = _open_sinks(args, source, est, timings)
+        keep = any(s.needs_image for s in sinks)
+        cancel = threading.Event()
+        pipe = process(source, est, batch_size=args.batch_size, track=args.track,
+                       tracker=TrackerConfig(max_missing=args.max_missing), smooth=smooth,
+                       keep_images=keep, timings=timings, cancel=cancel)
+    except BaseException:
+        source.close()
+        raise
+    return source, est, sinks, pipe, timings, cancel
+
+
+_SETUP_ERRORS = (UsageError, ValueError, TypeError, ImportError, FileNotFoundError, PermissionError, OSError)
+
+
+def _run_pipeline(args, *, bench: bool = False) -> int:
+    from tqdm import tqdm
+
+    from .video.runner import run_to_sinks
+    from .video.sources import FrameReadError
+
+    try:
+        source, est, sinks, pipe, timings, cancel = _prepare(args)
+    except _SETUP_ERRORS as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+    warm_inference_fps = None
+    if bench:
+        from .video.bench import inference_only_fps, warm_up
+
+        warm_up(est, source)
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bar = tqdm(total=source.expected_frames, unit="frame", disable=not show_bar, dynamic_ncols=True,
+               desc=source.name, file=sys.stderr)
+    # Ctrl-C sets the pipeline's cancel event: the run ends after the current frame
+    with _Interrupt(cancel):
+        summary = run_to_sinks(pipe, sinks, on_frame=lambda r: bar.update(1))
+    bar.close()
+    err = summary.error
+    done = (f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps)")
+    if err is None and not summary.cancelled:
+        if bench:
+            from .video.bench import format_report
+
+            warm_inference_fps = inference_only_fps(est, source_path=args.input, start=args.start,
+                                                    step=args.frame_step, batch_size=args.batch_size,
+                                                    frames=max(summary.frames, 1))
+            print(format_report(timings, summary, warm_inference_fps, batch_size=args.batch_size))
+        else:
+            found = 100.0 * summary.people_frames / summary.frames if summary.frames else 0.0
+            ids = sorted(summary.ids)
+            id_text = (f"; track ids: {', '.join(map(str, ids[:20]))}{' ...' if len(ids) > 20 else ''}"
+                       if args.track else "")
+            _say(args, f"posefast: {done}; people in {found:.0f}% of frames{id_text}")
+        return EXIT_OK
+    if summary.cancelled or isinstance(err, KeyboardInterrupt):
+        print(f"posefast: interrupted after {done}; outputs closed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if isinstance(err, FrameReadError):
+        _error(f"{err} Outputs hold the {summary.frames} frames processed.")
+    else:
+        _error(f"{type(err).__name__}: {err} (after {done}; outputs closed)")
+        logging.getLogger("posefast").debug("failure", exc_info=err)
+    return EXIT_FAILURE
+
+
+def cmd_run(args) -> int:
+    """``posefast run``."""
+    return _run_pipeline(args)
+
+
+def cmd_bench(args) -> int:
+    """``posefast bench``."""
+    return _run_pipeline(args, bench=True)
+
+
+def cmd_plot(args) -> int:
+    """``posefast plot``."""
+    from .video.plot import PlotError, plot_motion, read_table
+
+    import os
+    from pathlib import Path
+
+    out_dir = Path(args.output).resolve().parent
+    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
+        _error(f"cannot write {args.output}: folder {out_dir} is missing or not writable")
+        return EXIT_USAGE
+    names = None if args.keypoints.strip().lower() == "all" else [k for k in args.keypoints.split(",") if k.strip()]
+    try:
+        table = read_table(args.table)
+        out = plot_motion(table, args.output, keypoints=names, person=args.person, dpi=args.dpi)
+    except PlotError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:
+        _error(f"cannot write {args.output}: {exc.strerror or exc}")
+        return EXIT_USAGE
+    _say(args, f"posefast: wrote {out}")
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``posefast`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("posefast: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: say it, exit 1
+        logging.getLogger("posefast").info("unexpected failure", exc_info=True)
+        _error(f"{type(exc).__name__}: {exc} (run with -v for details)")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

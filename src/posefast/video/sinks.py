@@ -1,0 +1,509 @@
+"""Outputs written while the pipeline streams: OpenPose JSON, a tidy table, COCO
+results, rendered video.
+
+Every sink follows the same life cycle:
+
+``open()``
+    Create the output and check it is writable.  Called for every sink before any
+    frame is processed, so an unwritable path fails before work.
+``write(result)``
+    Add one :class:`~posefast.video.pipeline.FrameResult`; results arrive in frame
+    order.
+``close()``
+    Finish the output so that it is valid and complete up to the last frame written
+    (also after an error or an interruption).  Safe to call twice.
+
+Formats
+-------
+JSON (``JsonSink``)
+    One OpenPose-compatible file per frame, ``<name>_<frame:012d>_keypoints.json``:
+    ``{"version": 1.3, "people": [{"person_id": [id], "pose_keypoints_2d": [x, y, c,
+    ...], "face_keypoints_2d": [], ...}]}``.  ``person_id`` is the track id (-1
+    without tracking); missing keypoints are ``0, 0, 0``.  Each file is written to a
+    temporary name and renamed, so a file either exists complete or not at all.
+Table (``TableSink``)
+    One row per (frame, person, keypoint), **every keypoint of every detected person**
+    (K rows per person), columns:
+
+    ==========  ========  ===========================================================
+    frame       int64     frame number in the source
+    time        float64   seconds from the start of the video (NaN for still images)
+    person      int64     track id; without tracking, the person's rank in the frame
+                          (0 = highest score)
+    keypoint    string    keypoint name of the layout (``"RWrist"``)
+    x, y        float64   image pixels; **NaN when the keypoint was not found**
+    confidence  float64   heatmap score; 0 when the keypoint was not found
+    ==========  ========  ===========================================================
+
+    Frames without people have no rows.  ``.csv`` is written as it goes;
+    ``.parquet`` (needs pyarrow) in row groups of ``row_group_frames`` frames.
+COCO (``CocoSink``)
+    The COCO keypoint *results* format: a JSON list of ``{"image_id": frame,
+    "category_id": 1, "keypoints": [x, y, v] * 17, "score": person score}`` in
+    COCO-17 order (COCO-18's Neck dropped, the rest reordered).  ``v`` is 1 for a
+    found keypoint and 0 (with x = y = 0) for a missing one, as OpenPose's COCO writer
+    does; ``score`` is the person score.  Streamed: the list is closed on ``close()``.
+Video (``VideoSink``)
+    ``cv2.VideoWriter`` with the mp4v codec, one output frame per frame read, at the
+    source's frame rate; ``overlay`` draws the skeletons on the frame, ``skeleton``
+    on black.  Frames of another size (image folders) are resized to the first.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+from ..layouts import Layout, get_layout
+from .pipeline import FrameResult, StageTimes
+from .render import RENDER_MODES, draw_poses
+
+__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError",
+           "TABLE_COLUMNS", "COCO17_KEYPOINTS", "coco17_indices"]
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ("frame", "time", "person", "keypoint", "x", "y", "confidence")
+COCO17_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+                    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+_COCO_TO_OPENPOSE = {"nose": "Nose", "left_eye": "LEye", "right_eye": "REye", "left_ear": "LEar",
+                     "right_ear": "REar", "left_shoulder": "LShoulder", "right_shoulder": "RShoulder",
+                     "left_elbow": "LElbow", "right_elbow": "RElbow", "left_wrist": "LWrist",
+                     "right_wrist": "RWrist", "left_hip": "LHip", "right_hip": "RHip", "left_knee": "LKnee",
+                     "right_knee": "RKnee", "left_ankle": "LAnkle", "right_ankle": "RAnkle"}
+
+PathLike = Union[str, os.PathLike]
+
+
+class OutputError(ValueError):
+    """An output cannot be created (raised by ``open()``, before any work)."""
+
+
+def coco17_indices(layout: str | Layout) -> np.ndarray:
+    """Channel of each COCO-17 keypoint in ``layout`` (int [17]).
+
+    For COCO-18 this is ``[0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]``.
+    """
+    lay = get_layout(layout)
+    names = {n: i for i, n in enumerate(lay.keypoints)}
+    missing = [c for c in COCO17_KEYPOINTS if _COCO_TO_OPENPOSE[c] not in names]
+    if missing:
+        raise OutputError(f"layout {lay.name!r} cannot be written as COCO-17: it lacks "
+                          f"{', '.join(_COCO_TO_OPENPOSE[c] for c in missing)}")
+    return np.array([names[_COCO_TO_OPENPOSE[c]] for c in COCO17_KEYPOINTS], dtype=np.int64)
+
+
+def _check_file(path: Path) -> None:
+    if path.exists() and path.is_dir():
+        raise OutputError(f"output {path} is a folder, expected a file")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {parent} for {path}: {exc.strerror or exc}") from exc
+
+
+def _open_text(path: Path):
+    _check_file(path)
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+class Sink:
+    """Base class of outputs (see the module docstring for the life cycle)."""
+
+    #: whether ``write`` needs ``FrameResult.image``
+    needs_image = False
+    #: stage name under which the caller counts ``write`` time (None: the sink counts its own)
+    stage: Optional[str] = "write"
+
+    def open(self) -> None:
+        """Create the output; raise :class:`OutputError` when it cannot be written."""
+
+    def write(self, result: FrameResult) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the output (idempotent)."""
+
+    def __enter__(self) -> "Sink":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _fmt(v: float, nd: int) -> float:
+    return round(float(v), nd)
+
+
+class JsonSink(Sink):
+    """OpenPose-style per-frame JSON files in ``folder``.
+
+    Parameters
+    ----------
+    folder : path
+        Created if missing.
+    """
+
+    def __init__(self, folder: PathLike):
+        self.folder = Path(folder)
+        self.files_written = 0
+
+    def open(self) -> None:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise OutputError(f"--write-json {self.folder} exists and is not a folder")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe = self.folder / f".posefast-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write into folder {self.folder}: {exc.strerror or exc}") from exc
+
+    @staticmethod
+    def document(result: FrameResult) -> dict:
+        """The OpenPose JSON document of one frame."""
+        people = []
+        kp = result.poses.keypoints
+        for p in range(kp.shape[0]):
+            flat = [_fmt(v, 3) for v in kp[p].reshape(-1)]
+            people.append({
+                "person_id": [int(result.ids[p])],
+                "pose_keypoints_2d": flat,
+                "face_keypoints_2d": [],
+                "hand_left_keypoints_2d": [],
+                "hand_right_keypoints_2d": [],
+                "pose_keypoints_3d": [],
+                "face_keypoints_3d": [],
+                "hand_left_keypoints_3d": [],
+                "hand_right_keypoints_3d": [],
+            })
+        return {"version": 1.3, "people": people}
+
+    def path_for(self, result: FrameResult) -> Path:
+        return self.folder / f"{result.name or 'frame'}_{result.index:012d}_keypoints.json"
+
+    def write(self, result: FrameResult) -> None:
+        path = self.path_for(result)
+        tmp = path.with_name(path.name + ".tmp")
+        text = json.dumps(self.document(result), separators=(",", ":"))
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.files_written += 1
+
+
+class TableSink(Sink):
+    """The tidy keypoint table (CSV or Parquet), columns ``TABLE_COLUMNS``.
+
+    Parameters
+    ----------
+    path : path
+        ``.csv`` or ``.parquet``.
+    layout : str or Layout
+        Names of the keypoints.
+    row_group_frames : int
+        Parquet only: frames per row group (bounds the memory held before writing).
+    """
+
+    def __init__(self, path: PathLike, layout: str | Layout = "coco18", row_group_frames: int = 500):
+        self.path = Path(path)
+        self.layout = get_layout(layout)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise OutputError(f"--write-table {self.path}: use a .csv or .parquet file name")
+        self.format = suffix[1:]
+        self.row_group_frames = row_group_frames
+        self._file = None
+        self._writer = None
+        self._pa = None
+        self._buffer: list[tuple] = []
+        self._buffered_frames = 0
+        self.rows_written = 0
+
+    def open(self) -> None:
+        if self.format == "parquet":
+            try:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise OutputError("writing a .parquet table needs pyarrow: pip install pyarrow "
+                                  "(or write a .csv table)") from None
+            self._pa = (pa, pq)
+            _check_file(self.path)
+            schema = pa.schema([("frame", pa.int64()), ("time", pa.float64()), ("person", pa.int64()),
+                                ("keypoint", pa.string()), ("x", pa.float64()), ("y", pa.float64()),
+                                ("confidence", pa.float64())])
+            self._schema = schema
+            try:
+                self._writer = pq.ParquetWriter(str(self.path), schema)
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc}") from exc
+        else:
+            self._file = _open_text(self.path)
+            self._file.write(",".join(TABLE_COLUMNS) + "\n")
+            self._file.flush()
+
+    def _columns(self, result: FrameResult):
+        kp = result.poses.keypoints.astype(np.float64)
+        P, K = kp.shape[0], kp.shape[1]
+        present = kp[..., 2] > 0
+        x = np.where(present, kp[..., 0], np.nan).reshape(-1)
+        y = np.where(present, kp[..., 1], np.nan).reshape(-1)
+        c = np.where(present, kp[..., 2], 0.0).reshape(-1)
+        ids = np.asarray(result.ids, dtype=np.int64)
+        person = ids if (ids >= 0).all() else np.arange(P, dtype=np.int64)
+        return P, K, np.repeat(person, K), x, y, c
+
+    def write(self, result: FrameResult) -> None:
+        P, K, person, x, y, c = self._columns(result)
+        if P == 0:
+            return
+        names = list(self.layout.keypoints) * P
+        if self.format == "csv":
+            t = "" if not math.isfinite(result.time) else repr(round(result.time, 6))
+            buf = io.StringIO()
+            for i in range(P * K):
+                xs = "" if math.isnan(x[i]) else f"{x[i]:.3f}"
+                ys = "" if math.isnan(y[i]) else f"{y[i]:.3f}"
+                buf.write(f"{result.index},{t},{person[i]},{names[i]},{xs},{ys},{c[i]:.4f}\n")
+            self._file.write(buf.getvalue())  # one call per frame: no half-written frame
+        else:
+            n = P * K
+            self._buffer.append((np.full(n, result.index, np.int64), np.full(n, result.time, np.float64),
+                                 person, names, x, y, c))
+            self._buffered_frames += 1
+            if self._buffered_frames >= self.row_group_frames:
+                self._flush_parquet()
+        self.rows_written += P * K
+
+    def _flush_parquet(self) -> None:
+        if not self._buffer or self._writer is None:
+            return
+        pa = self._pa[0]
+        cols = list(zip(*self._buffer))
+        arrays = [pa.array(np.concatenate(cols[0])), pa.array(np.concatenate(cols[1])),
+                  pa.array(np.concatenate(cols[2])), pa.array([n for part in cols[3] for n in part], pa.string()),
+                  pa.array(np.concatenate(cols[4])), pa.array(np.concatenate(cols[5])),
+                  pa.array(np.concatenate(cols[6]))]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+        self._buffer.clear()
+        self._buffered_frames = 0
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._writer is not None:
+            try:
+                self._flush_parquet()
+            finally:
+                self._writer.close()
+                self._writer = None
+
+
+class CocoSink(Sink):
+    """COCO keypoint results JSON, streamed (see the module docstring).
+
+    Parameters
+    ----------
+    path : path
+    layout : str or Layout
+        Must name the 17 COCO keypoints (COCO-18 and BODY-25 do).
+    """
+
+    def __init__(self, path: PathLike, layout: str | Layout = "coco18"):
+        self.path = Path(path)
+        self.index = coco17_indices(layout)
+        self._file = None
+        self.count = 0
+
+    def open(self) -> None:
+        self._file = _open_text(self.path)
+        self._file.write("[")
+        self._file.flush()
+
+    def write(self, result: FrameResult) -> None:
+        kp = result.poses.keypoints[:, self.index, :]
+        parts = []
+        for p in range(kp.shape[0]):
+            vals: list = []
+            for x, y, c in kp[p].tolist():
+                vals.extend((round(x, 3), round(y, 3), 1) if c > 0 else (0, 0, 0))
+            entry = {"image_id": int(result.index), "category_id": 1, "keypoints": vals,
+                     "score": round(float(result.poses.scores[p]), 6)}
+            parts.append(("," if self.count else "") + "\n" + json.dumps(entry, separators=(",", ":")))
+            self.count += 1
+        if parts:
+            self._file.write("".join(parts))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.write("\n]\n")
+            self._file.close()
+            self._file = None
+
+
+class VideoSink(Sink):
+    """Rendered video through ``cv2.VideoWriter`` (mp4v).
+
+    Parameters
+    ----------
+    path : path
+        Output file (``.mp4`` recommended; ``.avi`` and ``.mov`` work too).
+    fps : float
+        Frame rate of the output (use the source's to keep timing).
+    size : (int, int)
+        ``(width, height)``; frames of another size are resized.
+    mode : {"overlay", "skeleton"}
+    layout : str or Layout
+    draw_ids : bool
+        Label each person with its track id.
+    timings : StageTimes, optional
+        Render time is counted under ``"render"``.
+    """
+
+    needs_image = True
+    stage = None  # times itself: "render" and "write"
+
+    def __init__(self, path: PathLike, fps: float, size: tuple[int, int], mode: str = "overlay",
+                 layout: str | Layout = "coco18", draw_ids: bool = True, timings: StageTimes | None = None,
+                 fourcc: str = "mp4v"):
+        if mode not in RENDER_MODES:
+            raise OutputError(f"--render must be one of {', '.join(RENDER_MODES)}, got {mode!r}")
+        self.path = Path(path)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.size = (int(size[0]), int(size[1]))
+        self.mode = mode
+        self.layout = get_layout(layout)
+        self.draw_ids = draw_ids
+        self.timings = timings
+        self.fourcc = fourcc
+        self._writer = None
+        self._canvas: Optional[np.ndarray] = None
+        self.frames_written = 0
+
+    def open(self) -> None:
+        if not self.path.suffix:
+            raise OutputError(f"--write-video {self.path}: give the file an extension such as .mp4")
+        _check_file(self.path)
+        if not os.access(self.path.parent, os.W_OK):
+            raise OutputError(f"cannot write {self.path}: folder {self.path.parent} is not writable")
+        w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
+        if not w.isOpened():
+            raise OutputError(f"cannot open a {self.fourcc} video writer for {self.path} "
+                              f"(unwritable path or unsupported container)")
+        self._writer = w
+
+    def write(self, result: FrameResult) -> None:
+        if result.image is None:
+            raise ValueError("VideoSink needs frames: run the pipeline with keep_images=True")
+        t0 = time.perf_counter()
+        image = result.image
+        kp = result.poses.keypoints
+        if (image.shape[1], image.shape[0]) != self.size:
+            sx, sy = self.size[0] / image.shape[1], self.size[1] / image.shape[0]
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+            kp = kp.copy()
+            kp[..., 0] *= sx
+            kp[..., 1] *= sy
+        if self._canvas is None or self._canvas.shape != image.shape:
+            self._canvas = np.empty_like(image)
+        frame = draw_poses(image, kp, self.layout, ids=result.ids if self.draw_ids else None,
+                           mode=self.mode, out=self._canvas)
+        t1 = time.perf_counter()
+        self._writer.write(frame)
+        if self.timings is not None:
+            self.timings.add("render", t1 - t0)
+            self.timings.add("write", time.perf_counter() - t1)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+class ThreadedSink(Sink):
+    """Run another sink's ``write`` in its own thread behind a bounded queue.
+
+    Rendering and video encoding release the GIL, so they overlap with the rest of
+    the pipeline.  An exception in the thread is raised by the next ``write`` or by
+    ``close``.  ``close`` writes every queued result first.
+    """
+
+    def __init__(self, sink: Sink, depth: int = 8):
+        self.sink = sink
+        self.needs_image = sink.needs_image
+        self.stage = sink.stage
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread: Optional[threading.Thread] = None
+        self._error: Optional[BaseException] = None
+        self._failed = False
+        self._closed = False
+
+    def open(self) -> None:
+        self.sink.open()
+        self._thread = threading.Thread(target=self._run, name=f"posefast-{type(self.sink).__name__}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._failed:
+                continue  # drain without writing after a failure
+            try:
+                self.sink.write(item)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = exc
+                self._failed = True
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def write(self, result: FrameResult) -> None:
+        self._raise()
+        while True:
+            try:
+                self._q.put(result, timeout=0.1)
+                break
+            except queue.Full:
+                if self._thread is None or not self._thread.is_alive():
+                    raise RuntimeError(f"{type(self.sink).__name__} writer thread died")
+                self._raise()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._thread is not None:
+                self._q.put(None)
+                self._thread.join()
+        finally:
+            self.sink.close()
+        self._raise()
