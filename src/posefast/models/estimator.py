@@ -473,15 +473,28 @@ class Estimator:
         return self.postprocess(*self.forward(x), metas)[0]
 
     def batch(self, images: ImageBatch) -> list[Poses]:
-        """People in each of several images, with one network run per scale.
+        """People in each of several images; the same result as calling the
+        estimator on each image, in fewer network runs.
 
-        Images of different sizes are padded to a common size.  The default
-        model normalises each image with statistics that include its padding, so
-        an image batched with larger ones can give maps slightly different from
-        running it alone (same-size frames, as in a video, are unaffected).
+        Images whose network inputs have the same size (all frames of a video,
+        photos of one camera) go through the network as one batch (per scale).
+        Images of different sizes are batched by size: padding one image to
+        another's size would change its result, because the default model
+        normalises every image with statistics taken over the whole input,
+        padding included.  (:meth:`preprocess` does pad mixed sizes to one
+        tensor; use same-size images there when exactness matters.)
         """
         imgs = self._image_list(images)
         if not imgs:
             return []
-        x, metas = self.preprocess(imgs)
-        return self.postprocess(*self.forward(x), metas)
+        bgr = [as_bgr(im, f"images[{i}]") for i, im in enumerate(imgs)]
+        groups: dict[tuple, list[int]] = {}
+        for i, b in enumerate(bgr):
+            key = tuple(v.padded_shape for v in self._meta(b.shape[:2]).views)
+            groups.setdefault(key, []).append(i)
+        result: list[Optional[Poses]] = [None] * len(bgr)
+        for idx in groups.values():
+            x, metas = self.preprocess([bgr[i] for i in idx])
+            for i, p in zip(idx, self.postprocess(*self.forward(x), metas)):
+                result[i] = p
+        return result  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Optional, Union
 
@@ -155,12 +156,21 @@ class OrtSession:
         if inter_threads:
             opts.inter_op_num_threads = inter_threads
         try:
-            sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
+            # ONNX Runtime reports provider trouble with warnings.warn; turn those into log
+            # records (the fallback check below says what it means for the caller).
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                sess = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind exception types
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"{self.path} could not be loaded as an ONNX model ({msg}). The file is not "
-                             "ONNX, or it is truncated or corrupt: download it again "
-                             "(`posefast models fetch NAME --force`) or convert it again") from exc
+            if type(exc).__name__ in ("InvalidProtobuf", "InvalidGraph") or "Load model" in msg:
+                raise ValueError(f"{self.path} could not be loaded as an ONNX model ({msg}). The file is not "
+                                 "ONNX, or it is truncated or corrupt: download it again "
+                                 "(`posefast models fetch NAME --force`) or convert it again") from exc
+            raise RuntimeError(f"ONNX Runtime could not create a session for {self.path} with providers "
+                               f"{[p if isinstance(p, str) else p[0] for p in providers]}: {msg}") from exc
+        for w in caught:
+            log.info("onnxruntime: %s", w.message)
         self._session = sess
         self.providers = list(sess.get_providers())
         self._cuda_id = providers[0][1]["device_id"] if want == "cuda" else 0
@@ -206,12 +216,17 @@ class OrtSession:
         if self.nhwc:
             x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         if self.device == "cuda":
-            binding = self._session.io_binding()
-            binding.bind_cpu_input(self.input_name, x)
-            for name in self.output_names:
-                binding.bind_output(name, "cuda", self._cuda_id)
-            self._session.run_with_iobinding(binding)
-            outs = binding.copy_outputs_to_cpu()
+            outs = self._run_bound(x, "cuda", self._cuda_id)
         else:
             outs = self._session.run(self.output_names, {self.input_name: x})
         return [np.asarray(o, dtype=np.float32) for o in outs]
+
+    def _run_bound(self, x: np.ndarray, device_type: str, device_id: int) -> list[np.ndarray]:
+        """Run with I/O binding: input from host memory, outputs allocated on
+        ``device_type`` by ONNX Runtime (shapes are dynamic), then copied back once."""
+        binding = self._session.io_binding()
+        binding.bind_cpu_input(self.input_name, x)
+        for name in self.output_names:
+            binding.bind_output(name, device_type, device_id)
+        self._session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
