@@ -11,7 +11,7 @@ from posefast.synthetic import make_scene
 
 from _compare import assert_same_candidates, assert_same_peaks, assert_same_poses
 from _maps import MapMaker, video_frames
-from conftest import _in_ci
+from _shared import _in_ci
 
 COCO = pf.get_layout("coco18")
 FAST = [b for b in ("native", "numba") if pf.backends()[b]]

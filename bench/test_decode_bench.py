@@ -1,0 +1,128 @@
+"""Decoder speed per backend, per stage and whole, on real dance frames and on
+generated crowds of 1-32 people (184x656 maps, the size of a 1472x5248 input or
+an x4 upsampled 46x164 map).  Every benchmark asserts its result equals the
+reference's, so CI runs them as tests with timing disabled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import posefast as pf
+from posefast.synthetic import make_scene
+
+from _compare import assert_same_poses
+from _maps import MapMaker, video_frames
+
+COCO = pf.get_layout("coco18")
+BACKENDS = [b for b, ok in pf.backends().items() if ok]
+FAST = [b for b in BACKENDS if b != "python"]
+
+
+@pytest.fixture(scope="module")
+def dance(model_onnx, dance_mp4):
+    maker = MapMaker(model_onnx)
+    return [maker(f) for _, f in video_frames(dance_mp4, step=50)]   # 5 frames
+
+
+def _cycle(items):
+    state = {"i": 0}
+
+    def nxt():
+        item = items[state["i"] % len(items)]
+        state["i"] += 1
+        return item
+
+    return nxt
+
+
+@pytest.mark.parametrize("s", [1, 4])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dance_decode(benchmark, record_result, dance, backend, s):
+    cfg = pf.DecodeConfig(upsample=s)
+    frames = [(m[:18].copy(), m[19:].copy()) for m in dance]
+    nxt = _cycle(frames)
+    benchmark.group = f"dance decode x{s}"
+
+    def run():
+        hm, pafs = nxt()
+        return pf.decode(hm, pafs, backend=backend, config=cfg)
+
+    benchmark(run)
+    record_result(benchmark, "dance (1 frame)", f"decode upsample {s}", backend)
+    for hm, pafs in frames:
+        assert_same_poses(pf.decode(hm, pafs, backend=backend, config=cfg),
+                          pf.decode(hm, pafs, backend="python", config=cfg))
+
+
+@pytest.mark.parametrize("stage", ["peaks", "limbs", "assemble"])
+@pytest.mark.parametrize("s", [1, 4])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dance_stages(benchmark, record_result, dance, backend, s, stage):
+    cfg = pf.DecodeConfig(upsample=s)
+    hm, pafs = dance[2][:18].copy(), dance[2][19:].copy()
+    pk = pf.find_peaks(hm, backend="python", config=cfg)
+    cands = pf.score_limbs(pafs, pk, backend="python", config=cfg)
+    benchmark.group = f"dance {stage} x{s}"
+    if stage == "peaks":
+        out = benchmark(pf.find_peaks, hm, backend=backend, config=cfg)
+        np.testing.assert_array_equal(out.grid, pk.grid)
+    elif stage == "limbs":
+        out = benchmark(pf.score_limbs, pafs, pk, backend=backend, config=cfg)
+        np.testing.assert_array_equal(out.a, cands.a)
+        np.testing.assert_array_equal(out.b, cands.b)
+    else:
+        out = benchmark(pf.assemble, pk, cands, backend=backend, config=cfg)
+        assert_same_poses(out, pf.assemble(pk, cands, backend="python", config=cfg))
+    record_result(benchmark, "dance (1 frame)", f"{stage} upsample {s}", backend)
+
+
+@pytest.fixture(scope="module")
+def crowds():
+    rng = np.random.default_rng(2024)
+    out = {}
+    for n in (1, 2, 4, 8, 16, 32):
+        # people spread over the map, each about 1/5 of its height, as in a wide crowd shot
+        out[n] = make_scene(rng, n, 184, 656, size=6.0, margin=-0.05)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8, 16, 32])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_crowd_upsample1(benchmark, record_result, crowds, backend, n):
+    sc = crowds[n]
+    cfg = pf.DecodeConfig(upsample=1)
+    benchmark.group = "crowd x1"
+    out = benchmark(pf.decode, sc.heatmaps, sc.pafs, backend=backend, config=cfg)
+    record_result(benchmark, "crowd 184x656 x1", f"{n:>2} people", backend)
+    assert_same_poses(out, pf.decode(sc.heatmaps, sc.pafs, backend="python", config=cfg))
+    assert len(out) >= 0.7 * n
+
+
+@pytest.mark.parametrize("n", [1, 8, 32])
+@pytest.mark.parametrize("backend", FAST)
+def test_crowd_upsample4(benchmark, record_result, crowds, backend, n):
+    """x4 on 184x656 maps (a 736x2624 decode grid): the reference would need minutes,
+    so the fast backends are compared with each other and checked for people."""
+    sc = crowds[n]
+    cfg = pf.DecodeConfig(upsample=4)
+    benchmark.group = "crowd x4"
+    out = benchmark(pf.decode, sc.heatmaps, sc.pafs, backend=backend, config=cfg)
+    record_result(benchmark, "crowd 184x656 x4", f"{n:>2} people", backend)
+    for other in FAST:
+        assert_same_poses(out, pf.decode(sc.heatmaps, sc.pafs, backend=other, config=cfg))
+    assert len(out) >= 0.7 * n
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_threads(benchmark, record_result, dance, threads):
+    if "native" not in BACKENDS:
+        pytest.skip("native backend not built")
+    hm = np.stack([m[:18] for m in dance] * 4)
+    pafs = np.stack([m[19:] for m in dance] * 4)
+    cfg = pf.DecodeConfig(upsample=4)
+    benchmark.group = "native decode_batch (20 frames)"
+    out = benchmark(pf.decode_batch, hm, pafs, backend="native", config=cfg, threads=threads)
+    record_result(benchmark, "native batch 20 frames", f"threads={threads}", "native")
+    for i, p in enumerate(out):
+        assert_same_poses(p, pf.decode(hm[i], pafs[i], backend="native", config=cfg))
