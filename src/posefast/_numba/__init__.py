@@ -1,0 +1,154 @@
+"""The Numba backend: JIT-compiled kernels mirroring the C++ core stage by stage.
+
+Same stages, signatures and results as :mod:`posefast._reference` (the
+specification).  Numba is optional: this package imports without it, and
+:func:`ensure_available` says how to install it.  Inputs arrive validated by
+:mod:`posefast.decode` (float32, C-contiguous, channel counts of the layout).
+
+Kernels live in one module per stage (:mod:`.upsample`, :mod:`.peaks`,
+:mod:`.limbs`, :mod:`.assemble`; the fused frame decode in :mod:`.pipeline`), all
+compiled with the flags of :mod:`._jit`.  They hold no global state and release
+the GIL, so frames may be decoded from several threads at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..config import DecodeConfig
+from ..layouts import Layout
+from ..types import LimbCandidates, Peaks, Poses
+
+__all__ = ["ensure_available", "check_finite", "find_peaks", "score_limbs", "assemble", "decode",
+           "decode_batch"]
+
+_HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+if _HAVE_NUMBA:
+    from .assemble import assemble_kernel
+    from .limbs import score_limbs_kernel
+    from .peaks import find_peaks_kernel
+    from .pipeline import decode_kernel, first_non_finite
+    from .upsample import cull_cutoff, phase_arrays
+
+
+def ensure_available() -> None:
+    """Raise ImportError (saying how to install it) when numba is missing."""
+    if not _HAVE_NUMBA:
+        raise ImportError("numba is not installed; pip install numba")
+
+
+def check_finite(maps: np.ndarray, what: str) -> None:
+    """Raise ValueError naming the first NaN/Inf of ``maps`` float32 [C, h, w]
+    (the reference's message)."""
+    q = int(first_non_finite(maps))
+    if q >= 0:
+        c, y, x = (int(v) for v in np.unravel_index(q, maps.shape))
+        raise ValueError(f"{what} contain NaN or Inf (first at channel {c}, row {y}, column {x}); "
+                         "clean the network output (e.g. np.nan_to_num) or pass "
+                         "DecodeConfig(check_finite=False) if you accept undefined results")
+
+
+def _peak_args(cfg: DecodeConfig) -> tuple:
+    s = int(cfg.upsample)
+    first, wts = phase_arrays(s)
+    return (s, first, wts, float(cfg.peak_threshold), cull_cutoff(cfg.peak_threshold, s),
+            int(cfg.max_peaks), int(cfg.effective_refine_radius))
+
+
+def _limb_args(cfg: DecodeConfig) -> tuple:
+    return (float(cfg.paf_threshold), float(cfg.paf_min_above), int(cfg.paf_min_samples),
+            int(cfg.paf_max_samples))
+
+
+def _layout_arrays(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    limbs, paf, fill = layout.arrays()
+    return np.ascontiguousarray(limbs), np.ascontiguousarray(paf), np.ascontiguousarray(fill)
+
+
+def _peak_arrays(peaks: Peaks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.ascontiguousarray(peaks.offsets, dtype=np.int64),
+            np.ascontiguousarray(peaks.xy, dtype=np.float64),
+            np.ascontiguousarray(peaks.scores, dtype=np.float64))
+
+
+def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
+    """Stage 1: peaks of ``heatmaps`` float32 [K, h, w]."""
+    if config.check_finite:
+        check_finite(heatmaps, "heatmaps")
+    args = _peak_args(config)
+    offsets, grid, xy, scores = find_peaks_kernel(heatmaps, *args)
+    s = args[0]
+    return Peaks(offsets=offsets, grid=grid, xy=xy, scores=scores, upsample=s,
+                 grid_shape=(heatmaps.shape[1] * s, heatmaps.shape[2] * s))
+
+
+def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeConfig) -> LimbCandidates:
+    """Stage 2: candidate limbs on ``pafs`` float32 [2L, h, w]."""
+    if config.check_finite:
+        check_finite(pafs, "pafs")
+    s = int(config.upsample)
+    first, wts = phase_arrays(s)
+    limbs, paf, _ = _layout_arrays(layout)
+    pk_off, xy, _ = _peak_arrays(peaks)
+    offsets, a, b, scores = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
+                                               *_limb_args(config))
+    return LimbCandidates(offsets=offsets, a=a, b=b, scores=scores)
+
+
+def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: DecodeConfig) -> Poses:
+    """Stage 3: people, keypoints in map pixels."""
+    limbs, _, fill = _layout_arrays(layout)
+    pk_off, xy, pk_scores = _peak_arrays(peaks)
+    c_off = np.ascontiguousarray(candidates.offsets, dtype=np.int64)
+    ca = np.ascontiguousarray(candidates.a, dtype=np.int32)
+    cb = np.ascontiguousarray(candidates.b, dtype=np.int32)
+    cs = np.ascontiguousarray(candidates.scores, dtype=np.float64)
+    # The kernel indexes peaks by these numbers without bounds checks: make sure they fit.
+    if c_off[0] != 0 or np.any(np.diff(c_off) < 0) or c_off[-1] != len(ca) or len(cb) != len(ca) \
+            or len(cs) != len(ca):
+        raise ValueError("candidates are malformed (offsets must rise from 0 to the number of rows)")
+    if len(pk_off) - 1 != layout.num_keypoints or pk_off[0] != 0 or np.any(np.diff(pk_off) < 0) \
+            or pk_off[-1] != len(xy) or len(pk_scores) != len(xy):
+        raise ValueError("peaks are malformed (offsets must rise from 0 to the number of peaks)")
+    counts = np.diff(pk_off)
+    for l, (ka, kb) in enumerate(layout.limbs):
+        rows = slice(int(c_off[l]), int(c_off[l + 1]))
+        if rows.stop > rows.start and (ca[rows].min() < 0 or ca[rows].max() >= counts[ka]
+                                       or cb[rows].min() < 0 or cb[rows].max() >= counts[kb]):
+            raise ValueError(f"candidates of limb {l} name peaks that these peaks do not have; "
+                             "pass the peaks the candidates were scored on")
+    kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
+                                      limbs, fill, int(config.min_parts), float(config.min_person_score))
+    return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
+
+
+def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: DecodeConfig) -> Poses:
+    """Stages 1-3 on one frame: heatmaps float32 [K, h, w], pafs float32 [2L, h, w]."""
+    if config.check_finite:
+        check_finite(heatmaps, "heatmaps")
+        check_finite(pafs, "pafs")
+    limbs, paf, fill = _layout_arrays(layout)
+    kp, scores, ids = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
+                                    *_limb_args(config), int(config.min_parts),
+                                    float(config.min_person_score))
+    return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
+
+
+def decode_batch(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: DecodeConfig,
+                 threads: int = 0) -> list[Poses]:
+    """Frames of ``heatmaps`` float32 [N, K, h, w] and ``pafs`` float32 [N, 2L, h, w].
+
+    ``threads`` worker threads (0 = all cores); the kernels release the GIL, so
+    frames are decoded in parallel.  Results are in frame order.
+    """
+    n = heatmaps.shape[0]
+    workers = min(n, threads or (os.cpu_count() or 1))
+    if workers <= 1:
+        return [decode(heatmaps[i], pafs[i], layout, config) for i in range(n)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda i: decode(heatmaps[i], pafs[i], layout, config), range(n)))

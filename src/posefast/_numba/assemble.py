@@ -1,0 +1,100 @@
+"""Stage 3 (Numba): greedy matching and assembly, rules as :mod:`posefast._reference.assemble`.
+
+Flat arrays instead of dicts: ``owner[g]`` is the person holding global peak row
+``g`` (-1 = nobody), ``used[g]`` marks peaks taken by the current limb's matching.
+Person scores follow the reference's operation order exactly:
+``(pa + pb) + s`` for a new person, ``score += (pb + s)`` to join.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+
+__all__ = ["assemble_kernel"]
+
+
+@jit
+def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, min_parts, min_person_score):
+    """People from peaks and candidate limbs.
+
+    Returns
+    -------
+    keypoints float32 [P, K, 3] (map pixels), scores float32 [P], peak_ids int32 [P, K]
+    """
+    num_k = pk_off.shape[0] - 1
+    num_l = limbs.shape[0]
+    m = pk_off[num_k]
+    owner = np.full(m, -1, dtype=np.int64)
+    used = np.zeros(m, dtype=np.bool_)
+    max_people = m // 2 + 1   # a new person takes two unowned peaks
+    parts = np.full((max_people, num_k), -1, dtype=np.int32)
+    score = np.zeros(max_people, dtype=np.float64)
+    count = np.zeros(max_people, dtype=np.int64)
+    n_people = 0
+    for l in range(num_l):
+        ka = limbs[l, 0]
+        kb = limbs[l, 1]
+        oa = pk_off[ka]
+        ob = pk_off[kb]
+        for c in range(c_off[l], c_off[l + 1]):
+            ia = ca[c]
+            ib = cb[c]
+            ga = oa + ia
+            gb = ob + ib
+            if used[ga] or used[gb]:
+                continue
+            used[ga] = True
+            used[gb] = True
+            if owner[gb] >= 0:
+                continue
+            p = owner[ga]
+            if p >= 0:
+                if parts[p, kb] != -1:
+                    continue
+                parts[p, kb] = ib
+                score[p] += pk_scores[gb] + cs[c]
+                count[p] += 1
+                owner[gb] = p
+            elif fill[l] == 0:
+                p = n_people
+                parts[p, ka] = ia
+                parts[p, kb] = ib
+                score[p] = pk_scores[ga] + pk_scores[gb] + cs[c]
+                count[p] = 2
+                owner[ga] = p
+                owner[gb] = p
+                n_people += 1
+        used[oa:pk_off[ka + 1]] = False
+        used[ob:pk_off[kb + 1]] = False
+
+    keep = np.empty(n_people, dtype=np.int64)
+    avg = np.empty(n_people, dtype=np.float64)
+    n_keep = 0
+    for p in range(n_people):
+        if count[p] >= min_parts:
+            v = score[p] / count[p]
+            if v >= min_person_score:
+                keep[n_keep] = p
+                avg[n_keep] = v
+                n_keep += 1
+    # Score desc, ties in formation order (stable sort of kept people, kept in order).
+    order = np.argsort(-avg[:n_keep], kind="mergesort")
+    sf = np.float64(s)
+    keypoints = np.zeros((n_keep, num_k, 3), dtype=np.float32)
+    peak_ids = np.full((n_keep, num_k), -1, dtype=np.int32)
+    scores = np.empty(n_keep, dtype=np.float32)
+    for row in range(n_keep):
+        q = order[row]
+        p = keep[q]
+        scores[row] = np.float32(avg[q])
+        for k in range(num_k):
+            i = parts[p, k]
+            if i >= 0:
+                g = pk_off[k] + i
+                keypoints[row, k, 0] = np.float32((xy[g, 0] + 0.5) / sf - 0.5)
+                keypoints[row, k, 1] = np.float32((xy[g, 1] + 0.5) / sf - 0.5)
+                keypoints[row, k, 2] = np.float32(pk_scores[g])
+                peak_ids[row, k] = i
+    return keypoints, scores, peak_ids

@@ -1,0 +1,144 @@
+"""Stage 2 (Numba): PAF line-integral scores, rules as :mod:`posefast._reference.limbs`.
+
+PAF values are evaluated on demand at each sample's integer decode-grid position
+(no upsampled PAF maps).  A pair is abandoned as soon as the samples left cannot
+lift the passing count to ``paf_min_above * n``; that changes no result, since the
+rejected pair's score is never reported.
+
+Float64 throughout, in the reference's order: ``t = i / (n - 1)``,
+``sample = A + t * d``, ``proj = vx * ux + vy * uy``, and the passing projections
+summed as the reference's ``cumsum`` does (non-passing samples add ``0.0``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import jit
+from .upsample import value_at2
+
+__all__ = ["score_limbs_kernel"]
+
+
+@jit
+def _grow_cands(ca, cb, cs, need):
+    cap = ca.shape[0]
+    if need <= cap:
+        return ca, cb, cs
+    new_cap = max(need, 2 * cap)
+    a2 = np.empty(new_cap, dtype=np.int32)
+    b2 = np.empty(new_cap, dtype=np.int32)
+    s2 = np.empty(new_cap, dtype=np.float64)
+    a2[:cap] = ca
+    b2[:cap] = cb
+    s2[:cap] = cs
+    return a2, b2, s2
+
+
+@jit
+def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_above, nmin, nmax):
+    """Score of one pair, or NaN-free flag ``ok=False`` when it is not a candidate."""
+    hh = pafs.shape[1] * s
+    ww = pafs.shape[2] * s
+    dx = xb - xa
+    dy = yb - ya
+    norm = math.sqrt(dx * dx + dy * dy)
+    if not norm >= 1e-6:
+        return False, 0.0
+    ux = dx / norm
+    uy = dy / norm
+    nf = math.floor(math.sqrt(5.0 * max(abs(dx), abs(dy))) + 0.5)
+    nf = min(max(nf, np.float64(nmin)), np.float64(nmax))
+    n = np.int64(nf)
+    need = min_above * n
+    denom = np.float64(n - 1)
+    count = 0
+    total = 0.0
+    for i in range(n):
+        t = np.float64(i) / denom
+        sx = xa + t * dx
+        sy = ya + t * dy
+        fx = math.floor(sx + 0.5)
+        fy = math.floor(sy + 0.5)
+        px = np.int64(min(max(fx, 0.0), np.float64(ww - 1)))
+        py = np.int64(min(max(fy, 0.0), np.float64(hh - 1)))
+        if s == 1:
+            vx = np.float64(pafs[cx, py, px])
+            vy = np.float64(pafs[cy, py, px])
+        else:
+            vx, vy = value_at2(pafs, cx, cy, py, px, s, first, wts)
+        proj = vx * ux + vy * uy
+        # cumsum semantics: element i is proj when it passes, else 0.0.
+        if proj > threshold:
+            count += 1
+            total = proj if i == 0 else total + proj
+        else:
+            total = 0.0 if i == 0 else total + 0.0
+        if count + (n - 1 - i) < need:
+            return False, 0.0
+    if n < nmax:
+        total = total + 0.0  # the reference's trailing out-of-line samples
+    if count > 0 and count >= need:
+        return True, total / count
+    return False, 0.0
+
+
+@jit
+def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, min_above, nmin, nmax):
+    """Candidate limbs of every limb.
+
+    Parameters
+    ----------
+    pafs : float32 [2L, h, w]
+    pk_off : int64 [K+1], xy : float64 [M, 2]
+        Peak offsets and refined decode-grid positions.
+    limbs, paf : int32 [L, 2]
+
+    Returns
+    -------
+    offsets int64 [L+1], a int32 [C], b int32 [C], scores float64 [C]
+    """
+    num_l = limbs.shape[0]
+    offsets = np.zeros(num_l + 1, dtype=np.int64)
+    ca = np.empty(256, dtype=np.int32)
+    cb = np.empty(256, dtype=np.int32)
+    cs = np.empty(256, dtype=np.float64)
+    nc = 0
+    for l in range(num_l):
+        ka = limbs[l, 0]
+        kb = limbs[l, 1]
+        cx = paf[l, 0]
+        cy = paf[l, 1]
+        a0 = pk_off[ka]
+        na = pk_off[ka + 1] - a0
+        b0 = pk_off[kb]
+        nb = pk_off[kb + 1] - b0
+        start = nc
+        ca, cb, cs = _grow_cands(ca, cb, cs, nc + na * nb)
+        for ia in range(na):
+            xa = xy[a0 + ia, 0]
+            ya = xy[a0 + ia, 1]
+            for ib in range(nb):
+                ok, sc = _score_pair(pafs, cx, cy, s, first, wts, xa, ya,
+                                     xy[b0 + ib, 0], xy[b0 + ib, 1],
+                                     threshold, min_above, nmin, nmax)
+                if ok:
+                    ca[nc] = ia
+                    cb[nc] = ib
+                    cs[nc] = sc
+                    nc += 1
+        # Score desc, then a, then b: candidates were made in (a, b) order; stable sort.
+        cnt = nc - start
+        if cnt > 1:
+            order = np.argsort(-cs[start:nc], kind="mergesort")
+            ta = ca[start:nc].copy()
+            tb = cb[start:nc].copy()
+            ts = cs[start:nc].copy()
+            for q in range(cnt):
+                ca[start + q] = ta[order[q]]
+                cb[start + q] = tb[order[q]]
+                cs[start + q] = ts[order[q]]
+        offsets[l + 1] = nc
+    return offsets, ca[:nc].copy(), cb[:nc].copy(), cs[:nc].copy()
