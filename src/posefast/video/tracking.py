@@ -51,6 +51,16 @@ class TrackerConfig:
     velocity_decay : float
         Weight of the previous velocity when a new displacement is seen (0: last
         displacement only); the velocity is also damped by this factor per missed frame.
+    coverage_weight : float
+        Ranking penalty for covering few of the track's keypoints:
+        ``coverage_weight * (1 - common / max(visible_in_track, visible_in_person))``
+        is added to the normalised distance (the gate applies to the distance alone).
+        Without it a 3-keypoint fragment lying on a person would win that person's
+        track from the person's own, more complete, detection.
+    strong_fraction : float
+        People showing at least this fraction of the keypoints are matched first;
+        the weaker ones (fragments) only get the tracks left over (as ByteTrack
+        matches high-confidence detections first).
     method : str
         ``"auto"`` (Hungarian when SciPy is importable, else greedy), ``"hungarian"``
         or ``"greedy"``.
@@ -61,6 +71,8 @@ class TrackerConfig:
     min_common: int = 2
     min_size: float = 16.0
     velocity_decay: float = 0.5
+    coverage_weight: float = 0.5
+    strong_fraction: float = 1 / 3
     method: str = "auto"
 
     def __post_init__(self) -> None:
@@ -70,6 +82,10 @@ class TrackerConfig:
             raise ValueError(f"gate must be > 0, got {self.gate!r}")
         if self.min_common < 1:
             raise ValueError(f"min_common must be >= 1, got {self.min_common!r}")
+        if not 0.0 <= self.strong_fraction <= 1.0:
+            raise ValueError(f"strong_fraction must be in [0, 1], got {self.strong_fraction!r}")
+        if not self.coverage_weight >= 0:
+            raise ValueError(f"coverage_weight must be >= 0, got {self.coverage_weight!r}")
         if not 0.0 <= self.velocity_decay < 1.0:
             raise ValueError(f"velocity_decay must be in [0, 1), got {self.velocity_decay!r}")
         if self.method not in ("auto", "hungarian", "greedy"):
@@ -173,13 +189,14 @@ class Tracker:
             kp[..., :2] += self._vel * gap
         return kp
 
-    def _assign(self, cost: np.ndarray) -> list[tuple[int, int]]:
+    def _assign(self, dist: np.ndarray, cost: np.ndarray) -> list[tuple[int, int]]:
+        """Pairs (track, person) minimising ``cost`` among pairs whose ``dist`` passes the gate."""
         gate = self.config.gate
-        ok = np.isfinite(cost) & (cost <= gate)
+        ok = np.isfinite(dist) & (dist <= gate)
         if not ok.any():
             return []
         if self._solver is not None:
-            big = np.where(ok, cost, gate * 1e6 + 1.0)
+            big = np.where(ok, cost, (gate + self.config.coverage_weight) * 1e6 + 1.0)
             rows, cols = self._solver(big)
             return [(int(r), int(c)) for r, c in zip(rows, cols) if ok[r, c]]
         pairs = sorted(zip(*np.nonzero(ok)), key=lambda rc: (cost[rc], rc[0], rc[1]))
@@ -218,7 +235,21 @@ class Tracker:
             pred = self._predicted()
             dist = pose_distance(pred, kp, cfg.min_common)
             size = np.maximum(person_size(pred, cfg.min_size)[:, None], person_size(kp, cfg.min_size)[None, :])
-            for t, p in self._assign(dist / size):
+            norm = dist / size
+            vis_t = pred[:, :, 2] > 0
+            vis_p = kp[:, :, 2] > 0
+            common = (vis_t[:, None, :] & vis_p[None, :, :]).sum(axis=2)
+            most = np.maximum(vis_t.sum(axis=1)[:, None], vis_p.sum(axis=1)[None, :])
+            cost = norm + cfg.coverage_weight * (1.0 - common / np.maximum(most, 1))
+            strong = vis_p.sum(axis=1) >= cfg.strong_fraction * K
+            pairs: list[tuple[int, int]] = []
+            for group in (np.nonzero(strong)[0], np.nonzero(~strong)[0]):
+                free_t = np.array([t for t in range(T) if t not in {pt for pt, _ in pairs}], dtype=np.int64)
+                if len(group) == 0 or len(free_t) == 0:
+                    continue
+                sub = self._assign(norm[np.ix_(free_t, group)], cost[np.ix_(free_t, group)])
+                pairs.extend((int(free_t[a]), int(group[b])) for a, b in sub)
+            for t, p in pairs:
                 ids[p] = self._ids[t]
                 matched_tracks.add(t)
                 vis_new = kp[p, :, 2] > 0
