@@ -76,9 +76,15 @@ def _download_one(url: str, dest: Path, sha256: Optional[str], size: Optional[in
 
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
+    out = os.fdopen(fd, "wb")
     try:
         req = urllib.request.Request(url, headers={"User-Agent": _user_agent()})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
+        try:
+            resp = urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            exc.close()  # an HTTPError holds the open connection
+            raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        with out, resp:
             length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
             expected = int(length) if length and length.isdigit() else size
             h = hashlib.sha256()
@@ -110,6 +116,7 @@ def _download_one(url: str, dest: Path, sha256: Optional[str], size: Optional[in
             log.warning("%s has no registered sha256; downloaded file (sha256 %s) is unverified", dest.name, digest)
         os.replace(tmp, dest)
     except BaseException:
+        out.close()
         try:
             tmp.unlink()
         except FileNotFoundError:
