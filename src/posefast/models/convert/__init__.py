@@ -13,5 +13,6 @@ from __future__ import annotations
 
 from ._common import ConversionError
 from .caffe import convert_caffe
+from .tensorflow import convert_tensorflow
 
-__all__ = ["ConversionError", "convert_caffe"]
+__all__ = ["ConversionError", "convert_caffe", "convert_tensorflow"]
