@@ -1,0 +1,27 @@
+// Stage 2: PAF line-integral scores of candidate limbs
+// (rules: src/posefast/_reference/limbs.py).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "posefast/types.hpp"
+
+namespace posefast {
+
+struct LimbScratch {
+    struct Cand {
+        double score;
+        int32_t a, b;
+    };
+    std::vector<Cand> cands;
+};
+
+// Score every pair of peaks of every limb on pafs float32 [2L', h, w] (the decode
+// grid of upsample s is evaluated at each sample point; raw values when s == 1).
+// peaks.xy are refined positions on the (s*h) x (s*w) grid.  Candidates of a limb
+// are ordered by score desc, then a, then b.  Does not check finiteness.
+void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layout, const DecodeConfig& cfg,
+                 LimbScratch& scratch, CandidateList& out);
+
+}  // namespace posefast

@@ -1,0 +1,35 @@
+// Stage 1: heatmap peaks (rules: src/posefast/_reference/peaks.py).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "posefast/types.hpp"
+
+namespace posefast {
+
+// Reusable scratch of find_peaks (one per thread; contents are meaningless
+// between calls).
+struct PeakScratch {
+    struct Found {
+        double value;
+        int64_t raster;  // row * grid_w + col on the decode grid
+    };
+    std::vector<Found> found;
+    // upsample >= 2 only, all [h*w] over raw cells:
+    std::vector<uint8_t> mark;     // |raw| can reach the threshold through the cubic weights
+    std::vector<uint8_t> near;     // mark dilated along rows
+    std::vector<uint32_t> stamp;   // == epoch when the cell's s x s tile is evaluated ...
+    std::vector<int64_t> slot;     // ... and stored at pool[slot]
+    std::vector<double> pool;      // evaluated tiles of the current channel
+    std::vector<double> hbuf;      // horizontal pass of one tile
+    uint32_t epoch = 0;
+};
+
+// Peaks of every channel of heatmaps float32 [K, h, w] on the decode grid
+// (s*h) x (s*w): NMS with the reference's tie rule, at most max_peaks per
+// keypoint (value desc, raster asc), weighted-centroid refinement.
+// Does not check finiteness (see check_finite); NaN/Inf input is memory-safe.
+void find_peaks(const Maps& heatmaps, const DecodeConfig& cfg, PeakScratch& scratch, PeakList& out);
+
+}  // namespace posefast

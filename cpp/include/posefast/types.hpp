@@ -1,0 +1,122 @@
+// posefast native core: plain data shared by every stage.
+//
+// Dimension letters (as in src/posefast/types.py and cpp/README.md):
+//   N frames, K keypoints, L limbs (2L PAF channels), M peaks (all keypoints),
+//   C candidate limbs (all limbs), P people, h x w map size, s upsampling factor.
+//
+// Nothing here knows about Python.  No global or static mutable state: every
+// threshold travels in DecodeConfig, every scratch buffer in a Workspace that the
+// caller owns (one per thread).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace posefast {
+
+// Largest upsampling factor (DecodeConfig.upsample is validated to [1, 16]).
+constexpr int kMaxUpsample = 16;
+
+// Decoder thresholds; the fields of posefast.DecodeConfig, with refine_radius
+// already resolved (DecodeConfig.effective_refine_radius).
+struct DecodeConfig {
+    int upsample = 4;
+    double peak_threshold = 0.05;
+    int refine_radius = 2;
+    int max_peaks = 127;
+    double paf_threshold = 0.05;
+    double paf_min_above = 0.95;
+    int paf_min_samples = 5;
+    int paf_max_samples = 25;
+    int min_parts = 3;
+    double min_person_score = 0.4;
+    bool check_finite = true;
+};
+
+// Throws std::invalid_argument naming the bad field.
+void validate_config(const DecodeConfig& cfg);
+
+// A C-contiguous float32 [C, h, w] block (not owned).
+struct Maps {
+    const float* data = nullptr;
+    int64_t channels = 0;
+    int64_t h = 0;
+    int64_t w = 0;
+
+    const float* channel(int64_t c) const { return data + c * h * w; }
+};
+
+// A skeleton layout (not owned): limbs int32 [L, 2] (keypoint a, b), paf int32
+// [L, 2] (PAF channel of x, y), fill_only uint8 [L] (1 = may only fill a slot).
+struct LayoutRef {
+    int64_t num_limbs = 0;
+    const int32_t* limbs = nullptr;
+    const int32_t* paf = nullptr;
+    const uint8_t* fill_only = nullptr;
+};
+
+// Throws std::invalid_argument unless every limb names keypoints in [0, K) with
+// a != b and PAF channels in [0, paf_channels).
+void validate_layout(const LayoutRef& layout, int64_t num_keypoints, int64_t paf_channels);
+
+// Stage 1 output: peaks of every keypoint, rows offsets[k] .. offsets[k+1].
+struct PeakList {
+    std::vector<int64_t> offsets;  // [K+1]
+    std::vector<int32_t> grid;     // [M, 2] integer (x, y) on the decode grid
+    std::vector<double> xy;        // [M, 2] refined (x, y) on the decode grid
+    std::vector<double> scores;    // [M]    decode-grid value at grid
+    int64_t grid_h = 0;            // s*h
+    int64_t grid_w = 0;            // s*w
+};
+
+// Read-only view of peaks (from a PeakList or from caller arrays).
+struct PeaksRef {
+    int64_t num_keypoints = 0;
+    const int64_t* offsets = nullptr;  // [K+1]
+    const double* xy = nullptr;        // [M, 2]
+    const double* scores = nullptr;    // [M] (assembly only)
+
+    int64_t count(int64_t k) const { return offsets[k + 1] - offsets[k]; }
+    int64_t total() const { return offsets[num_keypoints]; }
+};
+
+inline PeaksRef ref(const PeakList& p) {
+    return PeaksRef{static_cast<int64_t>(p.offsets.size()) - 1, p.offsets.data(), p.xy.data(),
+                    p.scores.data()};
+}
+
+// Throws std::invalid_argument unless offsets start at 0, never decrease and end
+// at num_rows.
+void validate_offsets(const int64_t* offsets, int64_t n, int64_t num_rows, const char* what);
+
+// Stage 2 output: candidate limbs, rows offsets[l] .. offsets[l+1] per limb.
+struct CandidateList {
+    std::vector<int64_t> offsets;  // [L+1]
+    std::vector<int32_t> a;        // [C] peak index within keypoint a of the limb
+    std::vector<int32_t> b;        // [C] peak index within keypoint b of the limb
+    std::vector<double> scores;    // [C]
+};
+
+struct CandidatesRef {
+    int64_t num_limbs = 0;
+    const int64_t* offsets = nullptr;  // [L+1]
+    const int32_t* a = nullptr;
+    const int32_t* b = nullptr;
+    const double* scores = nullptr;
+};
+
+inline CandidatesRef ref(const CandidateList& c) {
+    return CandidatesRef{static_cast<int64_t>(c.offsets.size()) - 1, c.offsets.data(), c.a.data(),
+                         c.b.data(), c.scores.data()};
+}
+
+// Stage 3 output: people, highest score first.
+struct PoseList {
+    int64_t count = 0;               // P
+    int64_t num_keypoints = 0;       // K
+    std::vector<float> keypoints;    // [P, K, 3] x, y (map pixels), confidence
+    std::vector<float> scores;       // [P]
+    std::vector<int32_t> peak_ids;   // [P, K] peak index within the keypoint, -1 = missing
+};
+
+}  // namespace posefast

@@ -1,0 +1,95 @@
+// Stage 3: greedy matching per limb and person assembly.
+// Rules: src/posefast/_reference/assemble.py.  Flat arrays only: a peak's owner and
+// its "already matched for this limb" marks are indexed by its global row; the
+// marks store limb + 1 so they never need clearing.
+#include "posefast/assemble.hpp"
+
+#include <algorithm>
+
+namespace posefast {
+
+void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef& layout, const DecodeConfig& cfg,
+              AssembleScratch& ws, PoseList& out) {
+    const int64_t K = peaks.num_keypoints;
+    const int64_t M = peaks.total();
+    ws.owner.assign(static_cast<size_t>(M), -1);
+    ws.used_a.assign(static_cast<size_t>(M), 0);
+    ws.used_b.assign(static_cast<size_t>(M), 0);
+    ws.parts.clear();
+    ws.score.clear();
+    ws.count.clear();
+
+    for (int64_t l = 0; l < layout.num_limbs; ++l) {
+        const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
+        const int64_t base_a = peaks.offsets[ka], base_b = peaks.offsets[kb];
+        const int32_t stamp = static_cast<int32_t>(l + 1);
+        const bool fill_only = layout.fill_only[l] != 0;
+        for (int64_t c = cands.offsets[l]; c < cands.offsets[l + 1]; ++c) {
+            const int32_t ia = cands.a[c], ib = cands.b[c];
+            const double s = cands.scores[c];
+            const int64_t ga = base_a + ia, gb = base_b + ib;
+            if (ws.used_a[ga] == stamp || ws.used_b[gb] == stamp) continue;
+            ws.used_a[ga] = stamp;
+            ws.used_b[gb] = stamp;
+            if (ws.owner[gb] >= 0) continue;  // a peak is never shared
+            const int32_t p = ws.owner[ga];
+            if (p >= 0) {
+                int32_t* parts = ws.parts.data() + static_cast<int64_t>(p) * K;
+                if (parts[kb] != -1) continue;
+                parts[kb] = ib;
+                ws.score[p] += peaks.scores[gb] + s;
+                ws.count[p] += 1;
+                ws.owner[gb] = p;
+            } else if (!fill_only) {
+                const int32_t np = static_cast<int32_t>(ws.score.size());
+                ws.parts.insert(ws.parts.end(), static_cast<size_t>(K), -1);
+                int32_t* parts = ws.parts.data() + static_cast<int64_t>(np) * K;
+                parts[ka] = ia;
+                parts[kb] = ib;
+                ws.score.push_back(peaks.scores[ga] + peaks.scores[gb] + s);
+                ws.count.push_back(2);
+                ws.owner[ga] = np;
+                ws.owner[gb] = np;
+            }
+        }
+    }
+
+    // Filter, then order by mean score (desc), ties by formation order.  A NaN mean
+    // fails the >= test, so the sort only ever sees comparable values.
+    const int64_t people = static_cast<int64_t>(ws.score.size());
+    ws.mean.resize(static_cast<size_t>(people));
+    ws.order.clear();
+    for (int64_t p = 0; p < people; ++p) {
+        ws.mean[p] = ws.score[p] / static_cast<double>(ws.count[p]);
+        if (ws.count[p] >= cfg.min_parts && ws.mean[p] >= cfg.min_person_score) {
+            ws.order.push_back(static_cast<int32_t>(p));
+        }
+    }
+    std::stable_sort(ws.order.begin(), ws.order.end(),
+                     [&](int32_t x, int32_t y) { return ws.mean[x] > ws.mean[y]; });
+
+    const int64_t P = static_cast<int64_t>(ws.order.size());
+    const double s = static_cast<double>(cfg.upsample);
+    out.count = P;
+    out.num_keypoints = K;
+    out.keypoints.assign(static_cast<size_t>(P * K * 3), 0.0f);
+    out.scores.resize(static_cast<size_t>(P));
+    out.peak_ids.assign(static_cast<size_t>(P * K), -1);
+    for (int64_t row = 0; row < P; ++row) {
+        const int32_t p = ws.order[row];
+        out.scores[row] = static_cast<float>(ws.mean[p]);
+        const int32_t* parts = ws.parts.data() + static_cast<int64_t>(p) * K;
+        for (int64_t k = 0; k < K; ++k) {
+            const int32_t i = parts[k];
+            if (i < 0) continue;
+            const int64_t g = peaks.offsets[k] + i;
+            float* kp = out.keypoints.data() + (row * K + k) * 3;
+            kp[0] = static_cast<float>((peaks.xy[2 * g] + 0.5) / s - 0.5);
+            kp[1] = static_cast<float>((peaks.xy[2 * g + 1] + 0.5) / s - 0.5);
+            kp[2] = static_cast<float>(peaks.scores[g]);
+            out.peak_ids[row * K + k] = i;
+        }
+    }
+}
+
+}  // namespace posefast

@@ -1,0 +1,119 @@
+// Stage 2: score candidate limbs on the part affinity fields.
+// Rules: src/posefast/_reference/limbs.py; every float64 operation is the
+// reference's, in the reference's order.
+//
+// PAF values are evaluated only at the integer grid positions the samples land on
+// (two channels sharing the 4 x 4 taps), never as upsampled maps.  A pair is given
+// up as soon as it can no longer reach paf_min_above * n passing samples; that
+// changes no result (such a pair is rejected either way, and its score is unused).
+#include "posefast/limbs.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "posefast/upsample.hpp"
+
+namespace posefast {
+namespace {
+
+// floor(x + 0.5) clamped into [0, n - 1], as an index; NaN goes to 0.  Clamping in
+// double first keeps a huge or non-finite coordinate from overflowing the cast.
+inline int64_t grid_index(double x, int64_t n) {
+    const double r = std::floor(x + 0.5);
+    if (!(r >= 0.0)) return 0;
+    const double top = static_cast<double>(n - 1);
+    return r > top ? n - 1 : static_cast<int64_t>(r);
+}
+
+template <bool Upsampled>
+void score_limb(const float* fx, const float* fy, int64_t h, int64_t w, const PhaseTable& t, const double* xa,
+                int64_t na, const double* xb, int64_t nb, const DecodeConfig& cfg,
+                std::vector<LimbScratch::Cand>& cands) {
+    const int64_t gh = h * t.s, gw = w * t.s;
+    const double lo_n = static_cast<double>(cfg.paf_min_samples), hi_n = static_cast<double>(cfg.paf_max_samples);
+    const double thr = cfg.paf_threshold;
+    for (int64_t ia = 0; ia < na; ++ia) {
+        const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
+        for (int64_t ib = 0; ib < nb; ++ib) {
+            const double dx = xb[2 * ib] - ax;
+            const double dy = xb[2 * ib + 1] - ay;
+            const double norm = std::sqrt(dx * dx + dy * dy);
+            if (!(norm >= 1e-6)) continue;  // also skips NaN positions
+            const double ux = dx / norm, uy = dy / norm;
+            const double adx = std::fabs(dx), ady = std::fabs(dy);
+            double nf = std::floor(std::sqrt(5.0 * (adx > ady ? adx : ady)) + 0.5);
+            nf = nf < lo_n ? lo_n : (nf > hi_n ? hi_n : nf);
+            const int64_t n = static_cast<int64_t>(nf);
+            const double need = cfg.paf_min_above * static_cast<double>(n);
+            const double denom = static_cast<double>(n - 1);
+            int64_t passed = 0;
+            double total = 0.0;
+            for (int64_t i = 0; i < n; ++i) {
+                const double ti = static_cast<double>(i) / denom;
+                const int64_t px = grid_index(ax + ti * dx, gw);
+                const int64_t py = grid_index(ay + ti * dy, gh);
+                double vx, vy;
+                if (Upsampled) {
+                    bicubic_at2(fx, fy, h, w, t, px, py, vx, vy);
+                } else {
+                    vx = static_cast<double>(fx[py * w + px]);
+                    vy = static_cast<double>(fy[py * w + px]);
+                }
+                const double proj = vx * ux + vy * uy;
+                if (proj > thr) {
+                    ++passed;
+                    total += proj;
+                } else if (static_cast<double>(passed + (n - 1 - i)) < need) {
+                    break;  // cannot pass any more
+                }
+            }
+            if (passed > 0 && static_cast<double>(passed) >= need) {
+                // proj > thr for every summed term, so the score is never NaN.
+                cands.push_back({total / static_cast<double>(passed), static_cast<int32_t>(ia),
+                                 static_cast<int32_t>(ib)});
+            }
+        }
+    }
+}
+
+bool cand_before(const LimbScratch::Cand& x, const LimbScratch::Cand& y) {
+    if (x.score != y.score) return x.score > y.score;
+    if (x.a != y.a) return x.a < y.a;
+    return x.b < y.b;
+}
+
+}  // namespace
+
+void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layout, const DecodeConfig& cfg,
+                 LimbScratch& ws, CandidateList& out) {
+    const PhaseTable table(cfg.upsample);
+    out.offsets.assign(1, 0);
+    out.a.clear();
+    out.b.clear();
+    out.scores.clear();
+    for (int64_t l = 0; l < layout.num_limbs; ++l) {
+        const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
+        const float* fx = pafs.channel(layout.paf[2 * l]);
+        const float* fy = pafs.channel(layout.paf[2 * l + 1]);
+        const int64_t na = peaks.count(ka), nb = peaks.count(kb);
+        ws.cands.clear();
+        if (na > 0 && nb > 0) {
+            const double* xa = peaks.xy + 2 * peaks.offsets[ka];
+            const double* xb = peaks.xy + 2 * peaks.offsets[kb];
+            if (cfg.upsample == 1) {
+                score_limb<false>(fx, fy, pafs.h, pafs.w, table, xa, na, xb, nb, cfg, ws.cands);
+            } else {
+                score_limb<true>(fx, fy, pafs.h, pafs.w, table, xa, na, xb, nb, cfg, ws.cands);
+            }
+            std::sort(ws.cands.begin(), ws.cands.end(), cand_before);
+        }
+        for (const auto& c : ws.cands) {
+            out.a.push_back(c.a);
+            out.b.push_back(c.b);
+            out.scores.push_back(c.score);
+        }
+        out.offsets.push_back(static_cast<int64_t>(out.scores.size()));
+    }
+}
+
+}  // namespace posefast

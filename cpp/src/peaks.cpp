@@ -1,0 +1,327 @@
+// Stage 1: heatmap peaks.  Rules: src/posefast/_reference/peaks.py.
+//
+// upsample == 1: NMS straight on the float32 map: a cheap scan for values above
+// the threshold, then the neighbour test only there.
+//
+// upsample s >= 2: the decode grid is never materialised.  Every value of the s x s
+// tile of raw cell (i, j) depends only on raw cells (i + lo .. i + hi, j + lo .. j + hi)
+// (clamped; lo = -2, hi = 2 for every s >= 2) and is at most B * max |raw| there
+// (B = PhaseTable::cull_bound).  Raw cells whose |value| could lift a tile value
+// over the threshold are marked; only tiles whose support holds a marked cell can
+// hold a peak, and only those are scanned.  Values needed elsewhere (NMS neighbours,
+// refinement windows) are evaluated on demand, tile by tile, with the exact formula
+// of the reference, so every value used equals the reference's full-grid value bit
+// for bit.
+#include "posefast/peaks.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "posefast/upsample.hpp"
+
+namespace posefast {
+namespace {
+
+bool found_before(const PeakScratch::Found& x, const PeakScratch::Found& y) {
+    // All values are > threshold >= 0, so never NaN: a strict total order.
+    if (x.value != y.value) return x.value > y.value;
+    return x.raster < y.raster;
+}
+
+// Largest float f with (double)f <= t: then (double)v > t  <=>  v > f for every float v.
+float float_below_or_at(double t) {
+    float f = static_cast<float>(t);
+    if (static_cast<double>(f) > t) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    return f;
+}
+
+// Keep the best max_peaks of `found`, ordered; append them (unrefined) to out.
+void select(std::vector<PeakScratch::Found>& found, int max_peaks) {
+    const size_t keep = std::min(found.size(), static_cast<size_t>(max_peaks));
+    if (found.size() > keep) {
+        std::nth_element(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(keep), found.end(), found_before);
+        found.resize(keep);
+    }
+    std::sort(found.begin(), found.end(), found_before);
+}
+
+// ---------------------------------------------------------------- upsample == 1
+void channel_peaks_raw(const float* ch, int64_t h, int64_t w, const DecodeConfig& cfg,
+                       std::vector<PeakScratch::Found>& found) {
+    const float thr = float_below_or_at(cfg.peak_threshold);
+    for (int64_t y = 0; y < h; ++y) {
+        const float* row = ch + y * w;
+        const float* up = y > 0 ? row - w : nullptr;
+        const float* down = y + 1 < h ? row + w : nullptr;
+        for (int64_t x = 0; x < w; ++x) {
+            const float v = row[x];
+            if (!(v > thr)) continue;
+            // Earlier neighbours (raster order) must be strictly below, later ones not above.
+            const bool left = x > 0, right = x + 1 < w;
+            if (up) {
+                if ((left && !(v > up[x - 1])) || !(v > up[x]) || (right && !(v > up[x + 1]))) continue;
+            }
+            if ((left && !(v > row[x - 1])) || (right && !(v >= row[x + 1]))) continue;
+            if (down) {
+                if ((left && !(v >= down[x - 1])) || !(v >= down[x]) || (right && !(v >= down[x + 1]))) continue;
+            }
+            found.push_back({static_cast<double>(v), y * w + x});
+        }
+    }
+}
+
+void refine_raw(const float* ch, int64_t h, int64_t w, int64_t x, int64_t y, int r, double& rx, double& ry) {
+    double sw = 0.0, sx = 0.0, sy = 0.0;
+    const int64_t y0 = std::max<int64_t>(0, y - r), y1 = std::min<int64_t>(h, y + r + 1);
+    const int64_t x0 = std::max<int64_t>(0, x - r), x1 = std::min<int64_t>(w, x + r + 1);
+    for (int64_t yy = y0; yy < y1; ++yy) {
+        for (int64_t xx = x0; xx < x1; ++xx) {
+            const double v = static_cast<double>(ch[yy * w + xx]);
+            if (v > 0.0) {
+                sw += v;
+                sx += v * static_cast<double>(xx);
+                sy += v * static_cast<double>(yy);
+            }
+        }
+    }
+    rx = sx / sw;
+    ry = sy / sw;
+}
+
+// ---------------------------------------------------------------- upsample >= 2
+// One channel's decode grid, evaluated a tile at a time and cached in the scratch.
+class LazyGrid {
+public:
+    LazyGrid(const float* ch, int64_t h, int64_t w, const PhaseTable& t, PeakScratch& ws)
+        : ch_(ch), h_(h), w_(w), s_(t.s), t_(t), ws_(ws) {
+        ws_.pool.clear();
+    }
+
+    int64_t grid_h() const { return h_ * s_; }
+    int64_t grid_w() const { return w_ * s_; }
+
+    // Where the s x s values of the tile of raw cell (i, j) start in the pool
+    // (row-major by phase), evaluating the tile first if needed.  An offset, not a
+    // pointer: evaluating another tile may reallocate the pool.
+    size_t tile(int64_t i, int64_t j) {
+        const int64_t cell = i * w_ + j;
+        if (ws_.stamp[cell] != ws_.epoch) {
+            const size_t at = ws_.pool.size();
+            ws_.pool.resize(at + static_cast<size_t>(s_) * s_);
+            ws_.slot[cell] = static_cast<int64_t>(at);
+            ws_.stamp[cell] = ws_.epoch;
+            evaluate(i, j, ws_.pool.data() + at);
+        }
+        return static_cast<size_t>(ws_.slot[cell]);
+    }
+
+    double value(size_t index) const { return ws_.pool[index]; }
+
+    double at(int64_t u, int64_t v) {
+        const int64_t i = v / s_, j = u / s_;
+        return ws_.pool[tile(i, j) + static_cast<size_t>((v - i * s_) * s_ + (u - j * s_))];
+    }
+
+private:
+    // Horizontal pass over the rows i + lo .. i + hi, then the vertical pass: the same
+    // products and left-to-right sums as the reference (and as bicubic_at).
+    void evaluate(int64_t i, int64_t j, double* out) {
+        const int s = s_;
+        const int rows = t_.hi - t_.lo + 1;
+        ws_.hbuf.resize(static_cast<size_t>(rows) * s);
+        double* hb = ws_.hbuf.data();
+        for (int r = 0; r < rows; ++r) {
+            const float* row = ch_ + clamp_index(i + t_.lo + r, h_) * w_;
+            for (int p = 0; p < s; ++p) {
+                const int64_t c = j + t_.first[p];
+                const double* wx = t_.w[p];
+                hb[r * s + p] = ((wx[0] * static_cast<double>(row[clamp_index(c, w_)]) +
+                                  wx[1] * static_cast<double>(row[clamp_index(c + 1, w_)])) +
+                                 wx[2] * static_cast<double>(row[clamp_index(c + 2, w_)])) +
+                                wx[3] * static_cast<double>(row[clamp_index(c + 3, w_)]);
+            }
+        }
+        for (int q = 0; q < s; ++q) {
+            const double* wy = t_.w[q];
+            const double* h0 = hb + (t_.first[q] - t_.lo) * s;
+            for (int p = 0; p < s; ++p) {
+                out[q * s + p] = ((wy[0] * h0[p] + wy[1] * h0[s + p]) + wy[2] * h0[2 * s + p]) + wy[3] * h0[3 * s + p];
+            }
+        }
+    }
+
+    const float* ch_;
+    int64_t h_, w_;
+    int s_;
+    const PhaseTable& t_;
+    PeakScratch& ws_;
+};
+
+void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const PhaseTable& t,
+                      const DecodeConfig& cfg, PeakScratch& ws) {
+    const int s = t.s;
+    const int64_t gh = g.grid_h(), gw = g.grid_w();
+    const double thr = cfg.peak_threshold;
+
+    // Mark raw cells with |value| >= thr / B (B inflated by a safety margin far above
+    // the rounding error of a 16-term sum); a marking that is too generous only costs
+    // time.  For thr == 0 the test becomes |value| > 0: an all-zero support gives
+    // exactly zero, which is not above 0.  The float comparison rounds the bound down,
+    // so it marks a superset of the cells the float64 test would.
+    const double bound = thr / (t.cull_bound() * (1.0 + 1e-12));
+    float fbound = static_cast<float>(bound);
+    if (static_cast<double>(fbound) > bound) fbound = std::nextafter(fbound, 0.0f);
+    fbound = std::max(fbound, std::numeric_limits<float>::denorm_min());
+    const int64_t n = h * w;
+    uint8_t* mark = ws.mark.data();
+    for (int64_t c = 0; c < n; ++c) mark[c] = std::fabs(ch[c]) >= fbound;  // NaN: unmarked (its tiles are NaN, never peaks)
+
+    // Dilate along rows, then test columns: tile (i, j) is scanned when a marked cell
+    // lies in rows i+lo..i+hi, cols j+lo..j+hi (clipped to the map).
+    uint8_t* near = ws.near.data();
+    const int lo = t.lo, hi = t.hi;
+    for (int64_t i = 0; i < h; ++i) {
+        const uint8_t* m = mark + i * w;
+        uint8_t* d = near + i * w;
+        bool any = false;
+        for (int64_t j = 0; j < w; ++j) any |= m[j] != 0;
+        if (!any) {
+            std::fill(d, d + w, uint8_t{0});
+            continue;
+        }
+        for (int64_t j = 0; j < w; ++j) {
+            uint8_t v = 0;
+            const int64_t a = std::max<int64_t>(0, j + lo), b = std::min<int64_t>(w - 1, j + hi);
+            for (int64_t jj = a; jj <= b; ++jj) v |= m[jj];
+            d[j] = v;
+        }
+    }
+    for (int64_t i = 0; i < h; ++i) {
+        const int64_t a = std::max<int64_t>(0, i + lo), b = std::min<int64_t>(h - 1, i + hi);
+        for (int64_t j = 0; j < w; ++j) {
+            bool need = false;
+            for (int64_t ii = a; ii <= b && !need; ++ii) need = near[ii * w + j] != 0;
+            if (!need) continue;
+            const size_t tile = g.tile(i, j);
+            for (int q = 0; q < s; ++q) {
+                const int64_t v = i * s + q;
+                for (int p = 0; p < s; ++p) {
+                    const double val = g.value(tile + static_cast<size_t>(q * s + p));
+                    if (!(val > thr)) continue;
+                    const int64_t u = j * s + p;
+                    bool ok = true;
+                    for (int dy = -1; dy <= 1 && ok; ++dy) {
+                        const int64_t vv = v + dy;
+                        if (vv < 0 || vv >= gh) continue;
+                        for (int dx = -1; dx <= 1; ++dx) {
+                            if (dy == 0 && dx == 0) continue;
+                            const int64_t uu = u + dx;
+                            if (uu < 0 || uu >= gw) continue;
+                            const double nb = g.at(uu, vv);
+                            const bool earlier = dy < 0 || (dy == 0 && dx < 0);
+                            if (earlier ? !(val > nb) : !(val >= nb)) {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    if (ok) ws.found.push_back({val, v * gw + u});
+                }
+            }
+        }
+    }
+}
+
+void refine_up(LazyGrid& g, int64_t x, int64_t y, int r, double& rx, double& ry) {
+    const int64_t gh = g.grid_h(), gw = g.grid_w();
+    double sw = 0.0, sx = 0.0, sy = 0.0;
+    const int64_t y0 = std::max<int64_t>(0, y - r), y1 = std::min<int64_t>(gh, y + r + 1);
+    const int64_t x0 = std::max<int64_t>(0, x - r), x1 = std::min<int64_t>(gw, x + r + 1);
+    for (int64_t yy = y0; yy < y1; ++yy) {
+        for (int64_t xx = x0; xx < x1; ++xx) {
+            const double v = g.at(xx, yy);
+            if (v > 0.0) {
+                sw += v;
+                sx += v * static_cast<double>(xx);
+                sy += v * static_cast<double>(yy);
+            }
+        }
+    }
+    rx = sx / sw;
+    ry = sy / sw;
+}
+
+void emit(const std::vector<PeakScratch::Found>& found, int64_t gw, PeakList& out) {
+    for (const auto& f : found) {
+        out.grid.push_back(static_cast<int32_t>(f.raster % gw));
+        out.grid.push_back(static_cast<int32_t>(f.raster / gw));
+        out.scores.push_back(f.value);
+    }
+}
+
+}  // namespace
+
+void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakList& out) {
+    const int s = cfg.upsample;
+    const int64_t h = hm.h, w = hm.w, K = hm.channels;
+    const int r = cfg.refine_radius;
+    out.offsets.assign(1, 0);
+    out.grid.clear();
+    out.xy.clear();
+    out.scores.clear();
+    out.grid_h = h * s;
+    out.grid_w = w * s;
+    const int64_t gw = out.grid_w;
+
+    if (s == 1) {
+        for (int64_t k = 0; k < K; ++k) {
+            const float* ch = hm.channel(k);
+            ws.found.clear();
+            channel_peaks_raw(ch, h, w, cfg, ws.found);
+            select(ws.found, cfg.max_peaks);
+            emit(ws.found, gw, out);
+            for (const auto& f : ws.found) {
+                const int64_t x = f.raster % gw, y = f.raster / gw;
+                double rx = static_cast<double>(x), ry = static_cast<double>(y);
+                if (r > 0) refine_raw(ch, h, w, x, y, r, rx, ry);
+                out.xy.push_back(rx);
+                out.xy.push_back(ry);
+            }
+            out.offsets.push_back(static_cast<int64_t>(out.scores.size()));
+        }
+        return;
+    }
+
+    const PhaseTable table(s);
+    const size_t cells = static_cast<size_t>(h * w);
+    ws.mark.resize(cells);
+    ws.near.resize(cells);
+    if (ws.stamp.size() < cells) {
+        ws.stamp.resize(cells, 0);  // new stamps are 0 < every epoch in use
+        ws.slot.resize(cells, 0);
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        const float* ch = hm.channel(k);
+        if (ws.epoch == std::numeric_limits<uint32_t>::max()) {
+            std::fill(ws.stamp.begin(), ws.stamp.end(), 0u);
+            ws.epoch = 0;
+        }
+        ++ws.epoch;  // invalidates every cached tile
+        LazyGrid grid(ch, h, w, table, ws);
+        ws.found.clear();
+        channel_peaks_up(grid, ch, h, w, table, cfg, ws);
+        select(ws.found, cfg.max_peaks);
+        emit(ws.found, gw, out);
+        for (const auto& f : ws.found) {
+            const int64_t x = f.raster % gw, y = f.raster / gw;
+            double rx = static_cast<double>(x), ry = static_cast<double>(y);
+            if (r > 0) refine_up(grid, x, y, r, rx, ry);
+            out.xy.push_back(rx);
+            out.xy.push_back(ry);
+        }
+        out.offsets.push_back(static_cast<int64_t>(out.scores.size()));
+    }
+}
+
+}  // namespace posefast
