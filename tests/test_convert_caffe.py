@@ -261,8 +261,11 @@ def _naive_pool(x: np.ndarray, p) -> np.ndarray:
     kh, kw = _pair(p, "kernel_size", "kernel_h", "kernel_w", 0)
     ph, pw = _pair(p, "pad", "pad_h", "pad_w", 0)
     sh, sw = _pair(p, "stride", "stride_h", "stride_w", 1)
-    oh = -(-(h + 2 * ph - kh) // sh) + 1          # Caffe rounds up ...
-    ow = -(-(w + 2 * pw - kw) // sw) + 1
+    if p.round_mode == 1:                         # FLOOR (newer Caffe)
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    else:
+        oh = -(-(h + 2 * ph - kh) // sh) + 1      # Caffe rounds up ...
+        ow = -(-(w + 2 * pw - kw) // sw) + 1
     if ph and (oh - 1) * sh >= h + ph:            # ... but the last window must start inside
         oh -= 1
     if pw and (ow - 1) * sw >= w + pw:
@@ -412,7 +415,8 @@ def test_v1_layers_and_legacy_blob_dims(tmp_path: Path, ref: str) -> None:
             "pooling_param { pool: MAX kernel_size: 3 stride: 2 } }\n"
             'layers { name: "conv2" type: CONVOLUTION bottom: "pool1" top: "conv2" '
             "convolution_param { num_output: 4 kernel_size: 1 } }\n"
-            'layers { name: "cat" type: CONCAT bottom: "conv2" bottom: "pool1" top: "cat" }\n')
+            'layers { name: "cat" type: CONCAT bottom: "conv2" bottom: "pool1" top: "cat" '
+            "concat_param { concat_dim: 1 } }\n")
     proto, weights = make_model(tmp_path, text, "v1", v1=True, legacy_dims=True)
     onnx_path = convert_caffe(proto, weights, tmp_path / "v1.onnx")
     x = np.random.default_rng(4).uniform(-1, 1, (1, 3, 21, 25)).astype(np.float32)
@@ -437,16 +441,41 @@ def test_train_only_layers_are_ignored(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a["out"], b["out"])
 
 
+def test_floor_rounding_and_global_max_pooling(tmp_path: Path) -> None:
+    """``round_mode: FLOOR`` (newer BVLC Caffe; OpenCV's importer does not know it, so the
+    NumPy forward pass is the reference) and MAX ``global_pooling``."""
+    text = ('input: "data"\ninput_shape { dim: 1 dim: 3 dim: 9 dim: 9 }\n'
+            'layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
+            "convolution_param { num_output: 4 kernel_size: 3 } }\n"
+            'layer { name: "floor" type: "Pooling" bottom: "c" top: "floor" '
+            "pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 round_mode: FLOOR } }\n"
+            'layer { name: "gmax" type: "Pooling" bottom: "c" top: "gmax" '
+            "pooling_param { pool: MAX global_pooling: true } }\n")
+    proto, weights = make_model(tmp_path, text, "floor")
+    out = convert_caffe(proto, weights, tmp_path / "floor.onnx")
+    for hw in ((20, 24), (21, 25)):
+        x = np.random.default_rng(6).uniform(-1, 1, (1, 3, *hw)).astype(np.float32)
+        got = run_onnx(out, x)
+        env = run_naive(proto, weights, x)
+        ch, cw = hw[0] - 2, hw[1] - 2                  # after the unpadded 3x3 conv
+        want = (1, 4, (ch - 1) // 2 + 1, (cw - 1) // 2 + 1)   # ceil would give 10 x 12 at 20 x 24
+        assert got["floor"].shape == env["floor"].shape == want
+        assert rel_err(got["floor"], env["floor"]) <= 1e-4
+        assert rel_err(got["gmax"], env["gmax"]) <= 1e-4
+
+
 def test_input_shape_argument_fixes_dims(tmp_path: Path) -> None:
     text = openpose_like('input: "image"\n')          # no shape at all in the prototxt
     proto, weights = make_model(tmp_path, text, "noshape")
     with pytest.raises(ConversionError, match="channel count of input 'image'"):
         convert_caffe(proto, weights, tmp_path / "x.onnx")
-    out = convert_caffe(proto, weights, tmp_path / "x.onnx", input_shape=(1, 3, None, -1))
     import onnx
-    dims = [d.dim_param or d.dim_value for d in
-            onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [1, 3, "H", "W"]
+    for shape, want in (((1, 3, None, -1), [1, 3, "H", "W"]),
+                        ({"image": (None, 3, 64, None)}, ["N", 3, 64, "W"])):
+        out = convert_caffe(proto, weights, tmp_path / "x.onnx", input_shape=shape)
+        dims = [d.dim_param or d.dim_value for d in
+                onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+        assert dims == want
 
 
 # ----------------------------------------------------------------------------------------------

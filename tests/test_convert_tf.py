@@ -215,14 +215,16 @@ def tf_resize_bilinear(x: np.ndarray, oh: int, ow: int, mode: str) -> np.ndarray
 
 def test_crafted_conv_bn_add_variants(tmp_path: Path) -> None:
     """VALID stride-2 conv; an inference BN that cannot be folded (after Relu) becomes
-    BatchNormalization; FusedBatchNormV3 folded into a depthwise conv with multiplier 2 and
-    SAME stride 2 on odd sizes; Add of a per-channel constant; Identity; Relu6."""
+    BatchNormalization; FusedBatchNormV3 then V2 folded into a depthwise conv with multiplier 2
+    and SAME stride 2 on odd sizes; Add of a per-channel constant; Identity; Relu6."""
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((3, 3, 4, 6)).astype(np.float32) * 0.3
     wd = rng.standard_normal((3, 3, 6, 2)).astype(np.float32) * 0.3
     bn = [rng.uniform(0.5, 1.5, 6), rng.uniform(-1, 1, 6), rng.uniform(-1, 1, 6),
           rng.uniform(0.5, 2, 6)]
     bn2 = [rng.uniform(0.5, 1.5, 12), rng.uniform(-1, 1, 12), rng.uniform(-1, 1, 12),
+           rng.uniform(0.5, 2, 12)]
+    bn3 = [rng.uniform(0.5, 1.5, 12), rng.uniform(-1, 1, 12), rng.uniform(-1, 1, 12),
            rng.uniform(0.5, 2, 12)]
     shift = rng.uniform(-1, 1, 12).astype(np.float32)
     g = G()
@@ -242,8 +244,12 @@ def test_crafted_conv_bn_add_variants(tmp_path: Path) -> None:
         g.const(f"bn2/{k}", a.astype(np.float32))
     g.node("bn2", "FusedBatchNormV3", ("dw", "bn2/g", "bn2/b", "bn2/m", "bn2/v"),
            is_training=False, epsilon=0.01, data_format=b"NHWC")
+    for k, a in zip("gbmv", bn3):
+        g.const(f"bn3/{k}", a.astype(np.float32))
+    g.node("bn3", "FusedBatchNormV2", ("bn2", "bn3/g", "bn3/b", "bn3/m", "bn3/v"),
+           is_training=False, epsilon=0.001, data_format=b"NHWC")
     g.const("shift", shift)
-    g.node("add", "AddV2", ("shift", "bn2"))
+    g.node("add", "AddV2", ("shift", "bn3"))
     g.node("id", "Identity", ("add",))
     g.node("out", "Relu6", ("id",))
     path = convert_tensorflow(g.save(tmp_path / "g.pb"), tmp_path / "g.onnx")
@@ -256,6 +262,7 @@ def test_crafted_conv_bn_add_variants(tmp_path: Path) -> None:
     y = (y - bn[2]) / np.sqrt(bn[3] + 0.001) * bn[0] + bn[1]
     y = tf_conv(y, wd, 2, "SAME", depthwise=True)
     y = (y - bn2[2]) / np.sqrt(bn2[3] + 0.01) * bn2[0] + bn2[1]
+    y = (y - bn3[2]) / np.sqrt(bn3[3] + 0.001) * bn3[0] + bn3[1]
     y = np.clip(y + shift, 0, 6)
     got = run(path, x.astype(np.float32))
     assert got.shape == y.shape == (2, 4, 6, 12)
@@ -283,10 +290,15 @@ def test_crafted_resize_and_shape_slice(tmp_path: Path, mode: str) -> None:
     g.const("begin", np.array([1], np.int32))
     g.const("end", np.array([3], np.int32))
     g.const("stride", np.array([1], np.int32))
-    g.node("hw", "StridedSlice", ("shape", "begin", "end", "stride"), begin_mask=0, end_mask=0)
+    g.const("junk", np.array([99], np.int32))
+    g.const("zero", np.array([0], np.int32))
+    # shape[:3] with begin_mask (the begin value is ignored), then [1:] with end_mask
+    g.node("nhw", "StridedSlice", ("shape", "junk", "end", "stride"), begin_mask=1, end_mask=0)
+    g.node("hw", "StridedSlice", ("nhw", "begin", "zero", "stride"), begin_mask=0, end_mask=1)
     flags = {"align_corners": mode == "align_corners", "half_pixel_centers": mode == "half_pixel"}
     g.node("up", "ResizeBilinear", ("small", "hw"), **flags)
-    g.const("fixed", np.array([5, 9], np.int32))
+    g.const("fixed_src", np.array([7, 5, 9, 2], np.int32), as_values=True)
+    g.node("fixed", "StridedSlice", ("fixed_src", "begin", "end", "stride"))   # folded: [5, 9]
     g.node("up_fixed", "ResizeBilinear", ("small", "fixed"), **flags)
     g.const("axis", np.array(-1, np.int32))
     g.node("cat", "ConcatV2", ("up", "norm", "axis"), N=2)

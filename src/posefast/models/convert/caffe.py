@@ -33,7 +33,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 from google.protobuf import message as _pb_message
@@ -49,7 +49,7 @@ __all__ = ["convert_caffe"]
 _SUPPORTED = ("Input", "Convolution", "ReLU", "PReLU", "Pooling", "Concat", "Eltwise", "Split",
               "Dropout")
 
-InputShape = Sequence[Any] | Mapping[str, Sequence[Any]]
+InputShape = Union[Sequence[Any], Mapping[str, Sequence[Any]]]
 
 
 # ------------------------------------------------------------------------------------------
