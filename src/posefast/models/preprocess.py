@@ -12,9 +12,10 @@ Accepted images (never modified in place)
 * uint8 ``[H, W, 3]`` BGR (as ``cv2.imread`` gives), the fast path;
 * ``[H, W]`` or ``[H, W, 1]`` grayscale (replicated to 3 channels);
 * ``[H, W, 4]`` BGRA (alpha dropped);
-* uint16 (``/257`` to the 0..255 range);
-* float or other integer dtypes, **assumed to be 0..255** (a float image whose
-  maximum is <= 1 is probably 0..1: multiply it by 255; a warning is logged);
+* uint16 (``/257`` to 8 bits);
+* float or other integer dtypes, **assumed to be 0..255**, rounded and clipped
+  to 8 bits (a float image whose maximum is <= 1 is probably 0..1: multiply it
+  by 255; a warning is logged);
 * at most 8192 pixels on a side (downscale larger images first).
 """
 
@@ -30,11 +31,12 @@ import numpy as np
 
 from .registry import Preprocessing
 
-__all__ = ["MAX_SIDE", "FrameMeta", "ScaleView", "as_bgr", "make_input", "plan_view"]
+__all__ = ["MAX_ASPECT", "MAX_SIDE", "FrameMeta", "ScaleView", "as_bgr", "make_input", "plan_view"]
 
 log = logging.getLogger(__name__)
 
 MAX_SIDE = 8192
+MAX_ASPECT = 8
 
 _INTERP = {
     "nearest": cv2.INTER_NEAREST,
@@ -109,9 +111,12 @@ def as_bgr(image: np.ndarray, what: str = "image") -> np.ndarray:
 
     Returns
     -------
-    array [H, W, 3]
+    uint8 [H, W, 3]
         The caller's array itself when it already is contiguous uint8 BGR (it is
-        only read), otherwise a new array.
+        only read), otherwise a new array.  Other dtypes are brought to uint8
+        first (uint16 divided by 257, floats and other integers rounded and
+        clipped to 0..255), so every dtype of the same picture gives the same
+        people: the networks were trained on 8-bit images resized as 8-bit.
     """
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{what} must be a NumPy array [H, W, 3] (BGR, as cv2.imread returns), "
@@ -136,14 +141,16 @@ def as_bgr(image: np.ndarray, what: str = "image") -> np.ndarray:
     if img.dtype == np.uint8:
         pass
     elif img.dtype == np.uint16:
-        img = img.astype(np.float32) * np.float32(1.0 / 257.0)
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
     else:
-        img = img.astype(np.float32)
-        if not np.isfinite(img).all():
+        f = img.astype(np.float32)
+        if not np.isfinite(f).all():
             raise ValueError(f"{what} contains NaN or infinite values")
-        if image.dtype.kind == "f" and float(img.max()) <= 1.0 and float(img.max()) > 0.0:
+        top = float(f.max())
+        if image.dtype.kind == "f" and 0.0 < top <= 1.0:
             log.warning("%s is float with maximum %.3g: float images are taken as 0..255; "
-                        "multiply a 0..1 image by 255", what, float(img.max()))
+                        "multiply a 0..1 image by 255", what, top)
+        img = np.clip(np.rint(f), 0, 255).astype(np.uint8)
     if c == 1:
         img = cv2.cvtColor(np.ascontiguousarray(img.reshape(h, w)), cv2.COLOR_GRAY2BGR)
     elif c == 4:
@@ -157,12 +164,19 @@ def plan_view(image_shape: tuple[int, int], net_height: int, pre: Preprocessing,
 
     The resized height is ``round(net_height * net_scale)``; the width keeps the
     aspect ratio and is rounded to the nearest multiple of ``pre.size_multiple``
-    (at least one multiple).  The height is padded up to the multiple.
+    (at least one multiple).  The height is padded up to the multiple.  Images
+    wider than ``MAX_ASPECT`` times their height are fitted to a width of
+    ``MAX_ASPECT * net_height`` instead (their height then comes out smaller).
     """
     h, w = int(image_shape[0]), int(image_shape[1])
     m = pre.size_multiple
     h_in = max(1, int(round(net_height * net_scale)))
-    w_in = max(m, int(round(w * h_in / h / m)) * m)
+    w_nominal = w * h_in / h
+    max_w = MAX_ASPECT * h_in
+    if w_nominal > max_w:  # a very wide strip: fit the width instead of blowing up the input
+        h_in = max(1, int(round(h * max_w / w)))
+        w_nominal = max_w
+    w_in = max(m, int(round(w_nominal / m)) * m)
     padded = (int(math.ceil(h_in / m)) * m, w_in)
     maps = (int(math.ceil(padded[0] / stride)), int(math.ceil(padded[1] / stride)))
     scale = (stride * w / w_in, stride * h / h_in)
