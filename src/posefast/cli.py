@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--person", type=int, default=None, metavar="N",
                       help="person (track id) to plot (default: the one seen in the most frames)")
     plot.add_argument("--dpi", type=_positive_int, default=100)
+    plot.add_argument("--quiet", "-q", action="store_true", help="no message when done")
     plot.set_defaults(func=cmd_plot)
 
     try:
@@ -209,8 +210,8 @@ def _open_sinks(args, source, est, timings) -> list:
             s.open()
             opened.append(s)
     except BaseException:
-        for s in opened:
-            s.close()
+        for s in opened:  # leave nothing behind: the run failed before any work
+            s.discard()
         raise
     return sinks
 

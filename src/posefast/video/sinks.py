@@ -134,6 +134,24 @@ class Sink:
     def open(self) -> None:
         """Create the output; raise :class:`OutputError` when it cannot be written."""
 
+    def created(self) -> list[Path]:
+        """Paths that ``open()`` created (they did not exist before)."""
+        return list(getattr(self, "_created", []))
+
+    def discard(self) -> None:
+        """Close, then remove what ``open()`` created (used when another output fails to open)."""
+        self.close()
+        for path in reversed(self.created()):
+            try:
+                if path.is_dir():
+                    for child in path.iterdir():
+                        child.unlink()
+                    path.rmdir()
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError as exc:  # pragma: no cover - best effort
+                log.warning("could not remove %s: %s", path, exc)
+
     def write(self, result: FrameResult) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -169,7 +187,9 @@ class JsonSink(Sink):
         if self.folder.exists() and not self.folder.is_dir():
             raise OutputError(f"--write-json {self.folder} exists and is not a folder")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.folder.exists():
+                self.folder.mkdir(parents=True)
+                self._created = [self.folder]
             probe = self.folder / f".posefast-probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
@@ -251,6 +271,7 @@ class TableSink(Sink):
                                   "(or write a .csv table)") from None
             self._pa = (pa, pq)
             _check_file(self.path)
+            self._created = [] if self.path.exists() else [self.path]
             schema = pa.schema([("frame", pa.int64()), ("time", pa.float64()), ("person", pa.int64()),
                                 ("keypoint", pa.string()), ("x", pa.float64()), ("y", pa.float64()),
                                 ("confidence", pa.float64())])
@@ -260,6 +281,7 @@ class TableSink(Sink):
             except OSError as exc:
                 raise OutputError(f"cannot write {self.path}: {exc}") from exc
         else:
+            self._created = [] if self.path.exists() else [self.path]
             self._file = _open_text(self.path)
             self._file.write(",".join(TABLE_COLUMNS) + "\n")
             self._file.flush()
@@ -339,6 +361,7 @@ class CocoSink(Sink):
         self.count = 0
 
     def open(self) -> None:
+        self._created = [] if self.path.exists() else [self.path]
         self._file = _open_text(self.path)
         self._file.write("[")
         self._file.flush()
@@ -409,6 +432,7 @@ class VideoSink(Sink):
         _check_file(self.path)
         if not os.access(self.path.parent, os.W_OK):
             raise OutputError(f"cannot write {self.path}: folder {self.path.parent} is not writable")
+        self._created = [] if self.path.exists() else [self.path]
         w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
         if not w.isOpened():
             raise OutputError(f"cannot open a {self.fourcc} video writer for {self.path} "
@@ -461,6 +485,9 @@ class ThreadedSink(Sink):
         self._error: Optional[BaseException] = None
         self._failed = False
         self._closed = False
+
+    def created(self) -> list[Path]:
+        return self.sink.created()
 
     def open(self) -> None:
         self.sink.open()

@@ -1,0 +1,256 @@
+"""The ``posefast`` command end to end on the shared dance clip and the real model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from posefast.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+
+pytestmark = pytest.mark.model
+
+DANCE_FRAMES = 217
+REPO = Path(__file__).resolve().parents[1]
+
+
+def video_frames(path: Path) -> tuple[int, int]:
+    """(frame count the container announces, frames actually decoded)."""
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), f"{path} does not open"
+    announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    n = 0
+    while cap.grab():
+        n += 1
+    cap.release()
+    return announced, n
+
+
+def json_frames(folder: Path) -> dict[int, list]:
+    out = {}
+    for p in sorted(folder.glob("*_keypoints.json")):
+        doc = json.loads(p.read_text())
+        assert doc["version"] == 1.3
+        out[int(p.name.rsplit("_", 2)[1])] = doc["people"]
+    assert not list(folder.glob("*.tmp")), "half-written JSON left behind"
+    return out
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def whole_clip(shared_models, dance_mp4, tmp_path_factory):
+    """One run over the whole clip writing every output (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("whole")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+        t0 = time.perf_counter()
+        code = main(["run", str(dance_mp4), "--device", "cpu", "--batch-size", "2", "--quiet",
+                     "--write-json", str(out / "json"), "--write-table", str(out / "poses.csv"),
+                     "--write-coco", str(out / "coco.json"), "--write-video", str(out / "overlay.mp4")])
+        print(f"whole clip: {time.perf_counter() - t0:.1f} s")
+    assert code == EXIT_OK
+    return out
+
+
+def test_whole_clip_json(whole_clip):
+    frames = json_frames(whole_clip / "json")
+    assert sorted(frames) == list(range(DANCE_FRAMES))
+    name = sorted(p.name for p in (whole_clip / "json").iterdir())[5]
+    assert name == "dance_000000000005_keypoints.json"
+    with_people = [i for i, people in frames.items() if people]
+    assert len(with_people) >= 0.95 * DANCE_FRAMES
+    for people in frames.values():
+        for person in people:
+            assert len(person["pose_keypoints_2d"]) == 18 * 3
+            assert isinstance(person["person_id"], list) and person["person_id"][0] >= 0
+            assert person["face_keypoints_2d"] == [] and person["pose_keypoints_3d"] == []
+
+
+def test_whole_clip_dancer_keeps_one_id(whole_clip):
+    frames = json_frames(whole_clip / "json")
+    main_ids = []
+    for people in frames.values():
+        if people:
+            kp = np.array([p["pose_keypoints_2d"] for p in people]).reshape(len(people), 18, 3)
+            # the dancer is the largest skeleton (box diagonal of its keypoints); small
+            # fragments the decoder sometimes splits off get ids of their own
+            size = [np.ptp(k[k[:, 2] > 0, :2], axis=0).max() for k in kp]
+            main_ids.append(people[int(np.argmax(size))]["person_id"][0])
+    assert len(set(main_ids)) == 1, Counter(main_ids)
+
+
+def test_whole_clip_table(whole_clip):
+    rows = read_csv(whole_clip / "poses.csv")
+    assert list(rows[0]) == ["frame", "time", "person", "keypoint", "x", "y", "confidence"]
+    frames_json = {i for i, people in json_frames(whole_clip / "json").items() if people}
+    assert {int(r["frame"]) for r in rows} == frames_json
+    per_person = Counter(int(r["person"]) for r in rows if r["keypoint"] == "Neck")
+    dancer, count = per_person.most_common(1)[0]
+    assert count >= 0.95 * DANCE_FRAMES   # one id covers the dancer in >= 95 % of the frames
+    r = next(r for r in rows if r["frame"] == "100" and int(r["person"]) == dancer and r["keypoint"] == "Nose")
+    assert float(r["time"]) == pytest.approx(4.0)
+    assert 0 < float(r["x"]) < 1280 and 0 < float(r["y"]) < 720 and 0 < float(r["confidence"]) <= 1.5
+
+
+def test_whole_clip_coco(whole_clip):
+    doc = json.loads((whole_clip / "coco.json").read_text())
+    frames_json = json_frames(whole_clip / "json")
+    assert len(doc) == sum(len(p) for p in frames_json.values())
+    assert {d["image_id"] for d in doc} == {i for i, p in frames_json.items() if p}
+    for d in doc:
+        assert d["category_id"] == 1 and len(d["keypoints"]) == 51 and d["score"] > 0
+        assert set(d["keypoints"][2::3]) <= {0, 1}
+
+
+def test_whole_clip_video(whole_clip):
+    announced, decoded = video_frames(whole_clip / "overlay.mp4")
+    assert announced == decoded == DANCE_FRAMES
+    cap = cv2.VideoCapture(str(whole_clip / "overlay.mp4"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
+
+
+def test_plot_from_the_clip_table(whole_clip, tmp_path):
+    out = tmp_path / "motion.png"
+    assert main(["plot", str(whole_clip / "poses.csv"), "-o", str(out), "--keypoints", "RWrist,LWrist",
+                 "--quiet"]) == EXIT_OK
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    assert main(["plot", str(whole_clip / "poses.csv"), "-o", str(tmp_path / "x.png"),
+                 "--keypoints", "RWrist,Tail"]) == EXIT_USAGE
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_parquet_skeleton_smooth_and_step(shared_models, dance_mp4, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    code = main(["run", str(dance_mp4), "--device", "cpu", "--start", "2", "--duration", "2", "--frame-step", "5",
+                 "--smooth", "--quiet", "--write-table", str(tmp_path / "t.parquet"),
+                 "--write-json", str(tmp_path / "j"), "--write-video", str(tmp_path / "s.mp4"),
+                 "--render", "skeleton"])
+    assert code == EXIT_OK
+    frames = json_frames(tmp_path / "j")
+    assert sorted(frames) == list(range(50, 100, 5))
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert table.column_names == ["frame", "time", "person", "keypoint", "x", "y", "confidence"]
+    assert set(table.column("frame").to_pylist()) == {i for i, p in frames.items() if p}
+    assert video_frames(tmp_path / "s.mp4") == (10, 10)
+    cap = cv2.VideoCapture(str(tmp_path / "s.mp4"))
+    ok, first = cap.read()
+    assert ok and np.median(first) < 5     # skeleton on black
+
+
+def test_image_glob(shared_models, media, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    code = main(["run", str(media / "p*.jpg"), "--device", "cpu", "--quiet", "--no-track",
+                 "--write-json", str(tmp_path / "j"), "--write-table", str(tmp_path / "t.csv")])
+    assert code == EXIT_OK
+    names = sorted(p.name for p in (tmp_path / "j").iterdir())
+    assert names == ["p1_000000000000_keypoints.json", "p2_000000000001_keypoints.json",
+                     "p3_000000000002_keypoints.json"]
+    people = json.loads((tmp_path / "j" / names[1]).read_text())["people"]
+    assert len(people) == 2 and all(p["person_id"] == [-1] for p in people)   # two seated men
+    assert {r["time"] for r in read_csv(tmp_path / "t.csv")} == {""}
+
+
+def test_truncated_video_keeps_what_was_read(shared_models, dance_mp4, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    cut = tmp_path / "cut.mp4"
+    data = dance_mp4.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    code = main(["run", str(cut), "--device", "cpu", "--frame-step", "4", "--quiet",
+                 "--write-json", str(tmp_path / "j"), "--write-table", str(tmp_path / "t.csv"),
+                 "--write-coco", str(tmp_path / "c.json"), "--write-video", str(tmp_path / "v.mp4")])
+    assert code == EXIT_FAILURE
+    err = capsys.readouterr().err
+    frames = json_frames(tmp_path / "j")
+    last = max(frames)
+    assert sorted(frames) == list(range(0, last + 1, 4)) and 40 < last < 217
+    bad = int(err.split("cannot decode frame ")[1].split()[0])
+    assert last < bad <= last + 4, err
+    assert video_frames(tmp_path / "v.mp4") == (len(frames), len(frames))
+    assert {int(r["frame"]) for r in read_csv(tmp_path / "t.csv")} == {i for i, p in frames.items() if p}
+    assert len(json.loads((tmp_path / "c.json").read_text())) == sum(len(p) for p in frames.values())
+
+
+def test_sigint_leaves_valid_outputs(shared_models, dance_mp4, tmp_path):
+    env = dict(os.environ, POSEFAST_MODEL_PATH=str(shared_models),
+               PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "posefast.cli", "run", str(dance_mp4), "--device", "cpu",
+           "--write-json", str(tmp_path / "j"), "--write-table", str(tmp_path / "t.csv"),
+           "--write-coco", str(tmp_path / "c.json"), "--write-video", str(tmp_path / "v.mp4")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((tmp_path / "j").glob("*.json"))) < 5:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no output after 120 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "interrupted" in err
+    frames = json_frames(tmp_path / "j")
+    n = len(frames)
+    assert 5 <= n < DANCE_FRAMES and sorted(frames) == list(range(n))
+    assert video_frames(tmp_path / "v.mp4") == (n, n)
+    assert {int(r["frame"]) for r in read_csv(tmp_path / "t.csv")} == {i for i, p in frames.items() if p}
+    assert len(json.loads((tmp_path / "c.json").read_text())) == sum(len(p) for p in frames.values())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "/no/such/video.mp4"], "does not exist"),
+    (["run", "{dance}", "--start", "60"], "past the end"),
+    (["run", "{dance}", "--write-table", "{blocker}/t.csv"], "cannot"),
+    (["run", "{dance}", "--write-json", "{blocker}"], "not a folder"),
+    (["run", "{dance}", "--write-table", "{tmp}/t.xlsx"], ".csv or .parquet"),
+    (["run", "{dance}", "--smooth", "--no-track"], "--no-track"),
+    (["run", "{dance}", "--model", "no-such-model"], "no-such-model"),
+    (["run", "{dance}", "--frame-step", "0"], ""),
+])
+def test_usage_errors_exit_2_before_work(argv, message, shared_models, dance_mp4, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    argv = [a.format(dance=dance_mp4, blocker=blocker, tmp=tmp_path) for a in argv]
+    before = set(tmp_path.rglob("*"))
+    assert main(argv + ["--device", "cpu", "--write-json", str(tmp_path / "never")]
+                if "--write-json" not in argv else argv + ["--device", "cpu"]) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+    assert not any(p.suffix == ".json" for p in set(tmp_path.rglob("*")) - before)
+
+
+def test_help_documents_exit_codes_and_columns(capsys):
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    for text in ("0    success", "1    runtime failure", "2    usage error", "130  interrupted",
+                 "frame", "confidence", "--write-coco", "--frame-step", "--smooth", "--upsample"):
+        assert text in out
+    assert main(["bogus-command"]) == EXIT_USAGE
+
+
+def test_bench_prints_stage_table(shared_models, dance_mp4, monkeypatch, capsys):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    assert main(["bench", str(dance_mp4), "--device", "cpu", "--duration", "0.6", "--quiet"]) == EXIT_OK
+    out = capsys.readouterr().out
+    for stage in ("read", "preprocess", "inference", "decode", "pipeline fps", "inference-only fps", "ratio"):
+        assert stage in out
