@@ -33,7 +33,7 @@ if _HAVE_NUMBA:
     from .limbs import score_limbs_kernel
     from .peaks import find_peaks_kernel
     from .pipeline import decode_kernel, first_non_finite
-    from .upsample import cull_cutoff, phase_arrays
+    from .upsample import cull_cutoff_bits, phase_arrays
 
 
 def ensure_available() -> None:
@@ -56,7 +56,7 @@ def check_finite(maps: np.ndarray, what: str) -> None:
 def _peak_args(cfg: DecodeConfig) -> tuple:
     s = int(cfg.upsample)
     first, wts = phase_arrays(s)
-    return (s, first, wts, float(cfg.peak_threshold), cull_cutoff(cfg.peak_threshold, s),
+    return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
             int(cfg.max_peaks), int(cfg.effective_refine_radius))
 
 

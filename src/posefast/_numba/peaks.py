@@ -97,40 +97,55 @@ def _refine_raw(hm, k, x, y, r):
 
 
 @jit
-def _mark_tiles(hm, k, cutoff, lo, hi, mark, rowdil, slot):
-    """Active-tile map of channel ``k``: ``slot[i, j]`` = storage index or -1.
+def _mark_tiles(bits, k, h, w, cbits, lo, hi, slot, tile_j, row_start):
+    """Active tiles of channel ``k``.
+
+    ``bits`` is the heatmap as uint32 [K*h*w]; a raw cell is *marked* when
+    ``(bits & 0x7fffffff) >= cbits``, which is ``|v| >= cutoff`` for float32 ``v``
+    (``cbits``: the bits of the least float32 >= cutoff, at least 1 so that zeros
+    stay unmarked); NaN and Inf are marked too (only reachable with
+    check_finite=False), so a skipped tile is always finite and below threshold.
+
+    A marked raw cell ``(i, j)`` lies in the support of tiles ``(ti, tj)`` with
+    ``ti`` in ``[i - hi, i - lo]`` and ``tj`` in ``[j - hi, j - lo]`` (clamping the
+    support into the map does not change that set).  Active tiles get storage
+    indices in raster order: ``slot[i, j]`` (-1 when inactive), their columns in
+    ``tile_j``, and those of tile row ``i`` are ``row_start[i] .. row_start[i+1]-1``.
 
     Returns the number of active tiles.
     """
-    h = hm.shape[1]
-    w = hm.shape[2]
     for i in range(h):
         for j in range(w):
-            v = np.float64(hm[k, i, j])
-            # NaN/Inf are marked too (only reachable with check_finite=False), so
-            # a skipped tile is always finite and below the threshold.
-            mark[i, j] = not (abs(v) < cutoff or v == 0.0)
+            slot[i, j] = -1
+    lo_row = h
+    hi_row = -1
     for i in range(h):
+        base = (k * h + i) * w
+        top = np.uint32(0)
         for j in range(w):
-            any_ = False
-            for q in range(max(0, j + lo), min(w - 1, j + hi) + 1):
-                if mark[i, q]:
-                    any_ = True
-                    break
-            rowdil[i, j] = any_
+            top = max(top, bits[base + j] & np.uint32(0x7FFFFFFF))
+        if top < cbits:
+            continue
+        for j in range(w):
+            if (bits[base + j] & np.uint32(0x7FFFFFFF)) >= cbits:
+                t0 = max(0, i - hi)
+                t1 = min(h - 1, i - lo)
+                lo_row = min(lo_row, t0)
+                hi_row = max(hi_row, t1)
+                for ti in range(t0, t1 + 1):
+                    for tj in range(max(0, j - hi), min(w - 1, j - lo) + 1):
+                        slot[ti, tj] = 0
     n = 0
     for i in range(h):
+        row_start[i] = n
+        if i < lo_row or i > hi_row:
+            continue
         for j in range(w):
-            any_ = False
-            for q in range(max(0, i + lo), min(h - 1, i + hi) + 1):
-                if rowdil[q, j]:
-                    any_ = True
-                    break
-            if any_:
+            if slot[i, j] == 0:
                 slot[i, j] = n
+                tile_j[n] = j
                 n += 1
-            else:
-                slot[i, j] = -1
+    row_start[h] = n
     return n
 
 
@@ -163,7 +178,7 @@ def _refine_up(hm, k, x, y, r, s, first, wts, slot, buf):
 
 
 @jit
-def _up_candidates(hm, k, threshold, s, slot, buf, cand_pos, cand_val):
+def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_pos, cand_val):
     """Rule 1 on the active tiles of channel ``k``; candidates in decode-grid raster order."""
     h = hm.shape[1]
     w = hm.shape[2]
@@ -174,10 +189,10 @@ def _up_candidates(hm, k, threshold, s, slot, buf, cand_pos, cand_val):
     for i in range(h):
         for py in range(s):
             y = i * s + py
-            for j in range(w):
-                t = slot[i, j]
-                if t < 0:
+            for t in range(row_start[i], row_start[i + 1]):
+                if not hot[t]:
                     continue
+                j = tile_j[t]
                 row = t * ss + py * s
                 for px in range(s):
                     v = buf[row + px]
@@ -218,8 +233,10 @@ def _up_candidates(hm, k, threshold, s, slot, buf, cand_pos, cand_val):
 
 
 @jit
-def find_peaks_kernel(hm, s, first, wts, threshold, cutoff, max_peaks, r):
+def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r):
     """Peaks of every channel of ``hm`` float32 [K, h, w].
+
+    ``cutoff_bits`` (uint32) is :func:`.upsample.cull_cutoff_bits`; unused when ``s == 1``.
 
     Returns
     -------
@@ -238,27 +255,35 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff, max_peaks, r):
     if s == 1:
         cand_pos = np.empty(h * w, dtype=np.int64)
         cand_val = np.empty(h * w, dtype=np.float64)
-        mark = np.empty((1, 1), dtype=np.bool_)
-        rowdil = np.empty((1, 1), dtype=np.bool_)
         slot = np.empty((1, 1), dtype=np.int64)
-        hbuf = np.empty((1, 1), dtype=np.float64)
+        tile_j = np.empty(1, dtype=np.int64)
+        row_start = np.empty(1, dtype=np.int64)
+        hot = np.empty(1, dtype=np.bool_)
+        hcache = np.empty(1, dtype=np.float64)
+        hstamp = np.empty(1, dtype=np.int64)
         lo = 0
         hi = 0
     else:
         cand_pos = np.empty(0, dtype=np.int64)
         cand_val = np.empty(0, dtype=np.float64)
-        mark = np.empty((h, w), dtype=np.bool_)
-        rowdil = np.empty((h, w), dtype=np.bool_)
         slot = np.empty((h, w), dtype=np.int64)
+        tile_j = np.empty(h * w, dtype=np.int64)
+        row_start = np.empty(h + 1, dtype=np.int64)
+        hot = np.empty(h * w, dtype=np.bool_)
         lo = first.min()
         hi = first.max() + 3
-        hbuf = np.empty((hi - lo + 1, s), dtype=np.float64)
+        hcache = np.empty(h * w * s, dtype=np.float64)
+        hstamp = np.zeros(h * w, dtype=np.int64)
+    nrows = hi - lo + 1
+    flat = hm.reshape(-1)
+    wflat = wts.reshape(-1)
+    bits = hm.reshape(-1).view(np.uint32)
     buf = np.empty(0, dtype=np.float64)
     for k in range(num_k):
         if s == 1:
             n = _raw_candidates(hm, k, threshold, cand_pos, cand_val)
         else:
-            nact = _mark_tiles(hm, k, cutoff, lo, hi, mark, rowdil, slot)
+            nact = _mark_tiles(bits, k, h, w, cutoff_bits, lo, hi, slot, tile_j, row_start)
             ss = s * s
             if buf.shape[0] < nact * ss:
                 buf = np.empty(nact * ss, dtype=np.float64)
@@ -266,11 +291,10 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff, max_peaks, r):
                 cand_pos = np.empty(nact * ss, dtype=np.int64)
                 cand_val = np.empty(nact * ss, dtype=np.float64)
             for i in range(h):
-                for j in range(w):
-                    t = slot[i, j]
-                    if t >= 0:
-                        eval_tile(hm, k, i, j, s, first, wts, lo, hbuf, buf, t * ss)
-            n = _up_candidates(hm, k, threshold, s, slot, buf, cand_pos, cand_val)
+                for t in range(row_start[i], row_start[i + 1]):
+                    hot[t] = eval_tile(flat, h, w, k, i, tile_j[t], s, first, wflat, lo, nrows,
+                                       hcache, hstamp, k + 1, buf, t * ss, threshold)
+            n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_pos, cand_val)
         # Rule 2: value desc, raster asc (candidates are in raster order; the sort is stable).
         order = np.argsort(-cand_val[:n], kind="mergesort")
         keep = min(n, max_peaks)

@@ -16,7 +16,7 @@ import numpy as np
 from .._reference.upsample import cull_bound, phase_table
 from ._jit import jit
 
-__all__ = ["phase_arrays", "cull_cutoff", "value_at", "value_at2", "eval_tile"]
+__all__ = ["phase_arrays", "cull_cutoff", "cull_cutoff_bits", "value_at", "value_at2", "eval_tile"]
 
 # Relative slack on the culling cutoff: |upsampled| <= B * max|raw| holds for exact
 # arithmetic; the float64 evaluation can exceed it by a few ulps, far below this.
@@ -41,6 +41,18 @@ def cull_cutoff(threshold: float, s: int) -> float:
     if s == 1:
         return float(threshold)
     return float(threshold) / cull_bound(s) * (1.0 - _CULL_MARGIN)
+
+
+def cull_cutoff_bits(threshold: float, s: int) -> np.uint32:
+    """:func:`cull_cutoff` as the bit pattern of the least float32 ``c >= cutoff``
+    (at least 1): for float32 ``v``, ``|v| >= cutoff`` and ``v != 0`` exactly when
+    ``(bits(v) & 0x7fffffff) >= c`` (NaN and Inf pass too).
+    """
+    cutoff = cull_cutoff(threshold, s)
+    c32 = np.float32(cutoff)
+    if float(c32) < cutoff:
+        c32 = np.nextafter(c32, np.float32(np.inf))
+    return np.uint32(max(1, int(np.array(c32, dtype=np.float32).view(np.uint32))))
 
 
 @jit
@@ -125,34 +137,72 @@ def value_at2(maps, ca, cb, yy, xx, s, first, wts):
 
 
 @jit
-def eval_tile(maps, c, i, j, s, first, wts, lo, hbuf, out, base):
+def eval_tile(flat, h, w, c, i, j, s, first, wflat, lo, nrows, hcache, hstamp, stamp, out, base,
+              threshold):
     """Write the ``s x s`` decode-grid values of raw cell ``(i, j)`` of channel ``c``
-    to ``out[base + py*s + px]``.
+    to ``out[base + py*s + px]``; return whether any is above ``threshold``.
 
-    ``lo`` is ``min(first)``; ``hbuf`` float64 [>= max(first) + 4 - lo, s] is scratch
-    for the horizontal sums of raw rows ``i + lo ...``.
+    Parameters
+    ----------
+    flat : float32 [C*h*w]
+        The maps, flattened.
+    wflat : float64 [s*4]
+        The phase weights, flattened.
+    lo, nrows : int
+        ``min(first)`` and ``max(first) + 4 - lo``: the tile's raw rows are
+        ``i + lo .. i + lo + nrows - 1`` (clamped).
+    hcache : float64 [h * s*w], hstamp : int64 [h*w], stamp : int
+        Horizontal sums shared between tiles: ``hcache[r*s*w + j*s + px]`` holds
+        raw row ``r``'s sum for grid column ``j*s + px`` when
+        ``hstamp[r*w + j] == stamp`` (one stamp per channel and call).  A
+        horizontal sum depends only on its raw row and grid column, so sharing it
+        changes no value.
     """
-    h = maps.shape[1]
-    w = maps.shape[2]
-    nrows = hbuf.shape[0]
+    ws = w * s
+    interior = j + lo >= 0 and j + lo + nrows - 1 <= w - 1
     for d in range(nrows):
-        r = _clamp(i + lo + d, h)
+        r = i + lo + d
+        r = 0 if r < 0 else (h - 1 if r > h - 1 else r)
+        key = r * w + j
+        if hstamp[key] == stamp:
+            continue
+        hstamp[key] = stamp
+        ro = (c * h + r) * w
+        ho = r * ws + j * s
         for px in range(s):
             q = j + first[px]
-            hk = wts[px, 0] * np.float64(maps[c, r, _clamp(q, w)]) \
-                + wts[px, 1] * np.float64(maps[c, r, _clamp(q + 1, w)])
-            hk = hk + wts[px, 2] * np.float64(maps[c, r, _clamp(q + 2, w)])
-            hk = hk + wts[px, 3] * np.float64(maps[c, r, _clamp(q + 3, w)])
-            hbuf[d, px] = hk
+            if interior:
+                c0 = q
+                c1 = q + 1
+                c2 = q + 2
+                c3 = q + 3
+            else:
+                c0 = _clamp(q, w)
+                c1 = _clamp(q + 1, w)
+                c2 = _clamp(q + 2, w)
+                c3 = _clamp(q + 3, w)
+            wb = 4 * px
+            hk = wflat[wb] * np.float64(flat[ro + c0]) + wflat[wb + 1] * np.float64(flat[ro + c1])
+            hk = hk + wflat[wb + 2] * np.float64(flat[ro + c2])
+            hcache[ho + px] = hk + wflat[wb + 3] * np.float64(flat[ro + c3])
+    hot = False
+    js = j * s
     for py in range(s):
-        d0 = first[py] - lo
-        wy0 = wts[py, 0]
-        wy1 = wts[py, 1]
-        wy2 = wts[py, 2]
-        wy3 = wts[py, 3]
-        row = base + py * s
+        r0 = i + first[py]
+        o0 = _clamp(r0, h) * ws + js
+        o1 = _clamp(r0 + 1, h) * ws + js
+        o2 = _clamp(r0 + 2, h) * ws + js
+        o3 = _clamp(r0 + 3, h) * ws + js
+        wb = 4 * py
+        wy0 = wflat[wb]
+        wy1 = wflat[wb + 1]
+        wy2 = wflat[wb + 2]
+        wy3 = wflat[wb + 3]
+        o = base + py * s
         for px in range(s):
-            v = wy0 * hbuf[d0, px] + wy1 * hbuf[d0 + 1, px]
-            v = v + wy2 * hbuf[d0 + 2, px]
-            v = v + wy3 * hbuf[d0 + 3, px]
-            out[row + px] = v
+            v = wy0 * hcache[o0 + px] + wy1 * hcache[o1 + px]
+            v = v + wy2 * hcache[o2 + px]
+            v = v + wy3 * hcache[o3 + px]
+            out[o + px] = v
+            hot |= v > threshold
+    return hot
