@@ -13,7 +13,6 @@ the GIL, so frames may be decoded from several threads at once.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,7 +25,13 @@ from ..types import LimbCandidates, Peaks, Poses
 __all__ = ["ensure_available", "check_finite", "find_peaks", "score_limbs", "assemble", "decode",
            "decode_batch"]
 
-_HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+try:
+    import numba  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the install
+    _NUMBA_ERROR: ImportError | None = exc
+else:
+    _NUMBA_ERROR = None
+_HAVE_NUMBA = _NUMBA_ERROR is None
 
 if _HAVE_NUMBA:
     from .assemble import assemble_kernel
@@ -39,7 +44,10 @@ if _HAVE_NUMBA:
 def ensure_available() -> None:
     """Raise ImportError (saying how to install it) when numba is missing."""
     if not _HAVE_NUMBA:
-        raise ImportError("numba is not installed; pip install numba")
+        if isinstance(_NUMBA_ERROR, ModuleNotFoundError) or _NUMBA_ERROR is None:
+            raise ImportError("numba is not installed; pip install numba") from _NUMBA_ERROR
+        raise ImportError(f"numba is installed but failed to import ({_NUMBA_ERROR}); "
+                          "pip install -U numba") from _NUMBA_ERROR
 
 
 def check_finite(maps: np.ndarray, what: str) -> None:
