@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "posefast/upsample.hpp"
+#include "scan.hpp"
 
 namespace posefast {
 namespace {
@@ -54,20 +55,19 @@ void channel_peaks_raw(const float* ch, int64_t h, int64_t w, const DecodeConfig
         const float* row = ch + y * w;
         const float* up = y > 0 ? row - w : nullptr;
         const float* down = y + 1 < h ? row + w : nullptr;
-        for (int64_t x = 0; x < w; ++x) {
+        detail::for_each_hit(row, w, [thr](float v) { return v > thr; }, [&](int64_t x) {
             const float v = row[x];
-            if (!(v > thr)) continue;
             // Earlier neighbours (raster order) must be strictly below, later ones not above.
             const bool left = x > 0, right = x + 1 < w;
             if (up) {
-                if ((left && !(v > up[x - 1])) || !(v > up[x]) || (right && !(v > up[x + 1]))) continue;
+                if ((left && !(v > up[x - 1])) || !(v > up[x]) || (right && !(v > up[x + 1]))) return;
             }
-            if ((left && !(v > row[x - 1])) || (right && !(v >= row[x + 1]))) continue;
+            if ((left && !(v > row[x - 1])) || (right && !(v >= row[x + 1]))) return;
             if (down) {
-                if ((left && !(v >= down[x - 1])) || !(v >= down[x]) || (right && !(v >= down[x + 1]))) continue;
+                if ((left && !(v >= down[x - 1])) || !(v >= down[x]) || (right && !(v >= down[x + 1]))) return;
             }
             found.push_back({static_cast<double>(v), y * w + x});
-        }
+        });
     }
 }
 
@@ -96,6 +96,7 @@ public:
     LazyGrid(const float* ch, int64_t h, int64_t w, const PhaseTable& t, PeakScratch& ws)
         : ch_(ch), h_(h), w_(w), s_(t.s), t_(t), ws_(ws) {
         ws_.pool.clear();
+        ws_.pool.reserve(static_cast<size_t>(64) * s_ * s_);
     }
 
     int64_t grid_h() const { return h_ * s_; }
@@ -125,28 +126,41 @@ public:
 
 private:
     // Horizontal pass over the rows i + lo .. i + hi, then the vertical pass: the same
-    // products and left-to-right sums as the reference (and as bicubic_at).
+    // products and left-to-right sums as the reference (and as bicubic_at).  S > 0 is
+    // s known at compile time (common factors), so the phase loops unroll and
+    // vectorise; lanes are independent, so the results are the scalar ones.
     void evaluate(int64_t i, int64_t j, double* out) {
-        const int s = s_;
-        const int rows = t_.hi - t_.lo + 1;
-        ws_.hbuf.resize(static_cast<size_t>(rows) * s);
-        double* hb = ws_.hbuf.data();
-        for (int r = 0; r < rows; ++r) {
+        switch (s_) {
+            case 2: return evaluate_s<2>(i, j, out);
+            case 4: return evaluate_s<4>(i, j, out);
+            case 8: return evaluate_s<8>(i, j, out);
+            default: return evaluate_s<0>(i, j, out);
+        }
+    }
+
+    template <int S>
+    void evaluate_s(int64_t i, int64_t j, double* out) {
+        const int s = S > 0 ? S : s_;
+        constexpr int kRows = 5;  // hi - lo + 1 for every s >= 2 (lo = -2, hi = 2)
+        double hb[kRows * kMaxUpsample];
+        const bool inside = j + t_.lo >= 0 && j + t_.hi < w_;
+        for (int r = 0; r < kRows; ++r) {
             const float* row = ch_ + clamp_index(i + t_.lo + r, h_) * w_;
+            double x[kRows];
+            for (int m = 0; m < kRows; ++m) {
+                x[m] = static_cast<double>(row[inside ? j + t_.lo + m : clamp_index(j + t_.lo + m, w_)]);
+            }
             for (int p = 0; p < s; ++p) {
-                const int64_t c = j + t_.first[p];
                 const double* wx = t_.w[p];
-                hb[r * s + p] = ((wx[0] * static_cast<double>(row[clamp_index(c, w_)]) +
-                                  wx[1] * static_cast<double>(row[clamp_index(c + 1, w_)])) +
-                                 wx[2] * static_cast<double>(row[clamp_index(c + 2, w_)])) +
-                                wx[3] * static_cast<double>(row[clamp_index(c + 3, w_)]);
+                const double* xp = x + (t_.first[p] - t_.lo);
+                hb[r * s + p] = ((wx[0] * xp[0] + wx[1] * xp[1]) + wx[2] * xp[2]) + wx[3] * xp[3];
             }
         }
         for (int q = 0; q < s; ++q) {
-            const double* wy = t_.w[q];
+            const double wy0 = t_.w[q][0], wy1 = t_.w[q][1], wy2 = t_.w[q][2], wy3 = t_.w[q][3];
             const double* h0 = hb + (t_.first[q] - t_.lo) * s;
             for (int p = 0; p < s; ++p) {
-                out[q * s + p] = ((wy[0] * h0[p] + wy[1] * h0[s + p]) + wy[2] * h0[2 * s + p]) + wy[3] * h0[3 * s + p];
+                out[q * s + p] = ((wy0 * h0[p] + wy1 * h0[s + p]) + wy2 * h0[2 * s + p]) + wy3 * h0[3 * s + p];
             }
         }
     }
@@ -161,73 +175,84 @@ private:
 void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const PhaseTable& t,
                       const DecodeConfig& cfg, PeakScratch& ws) {
     const int s = t.s;
-    const int64_t gh = g.grid_h(), gw = g.grid_w();
     const double thr = cfg.peak_threshold;
 
     // Mark raw cells with |value| >= thr / B (B inflated by a safety margin far above
     // the rounding error of a 16-term sum); a marking that is too generous only costs
     // time.  For thr == 0 the test becomes |value| > 0: an all-zero support gives
     // exactly zero, which is not above 0.  The float comparison rounds the bound down,
-    // so it marks a superset of the cells the float64 test would.
+    // so it marks a superset of the cells the float64 test would.  NaN is never
+    // marked: the tiles it reaches hold NaN, which is never a peak, and NMS
+    // neighbours are evaluated exactly wherever they lie.
     const double bound = thr / (t.cull_bound() * (1.0 + 1e-12));
-    float fbound = static_cast<float>(bound);
-    if (static_cast<double>(fbound) > bound) fbound = std::nextafter(fbound, 0.0f);
-    fbound = std::max(fbound, std::numeric_limits<float>::denorm_min());
-    const int64_t n = h * w;
-    uint8_t* mark = ws.mark.data();
-    for (int64_t c = 0; c < n; ++c) mark[c] = std::fabs(ch[c]) >= fbound;  // NaN: unmarked (its tiles are NaN, never peaks)
+    float fb = static_cast<float>(bound);
+    if (static_cast<double>(fb) > bound) fb = std::nextafter(fb, 0.0f);
+    fb = std::max(fb, std::numeric_limits<float>::denorm_min());
 
-    // Dilate along rows, then test columns: tile (i, j) is scanned when a marked cell
-    // lies in rows i+lo..i+hi, cols j+lo..j+hi (clipped to the map).
-    uint8_t* near = ws.near.data();
-    const int lo = t.lo, hi = t.hi;
+    // Tile (ti, tj) reads cells ti+lo..ti+hi (clamped), so a marked cell (i, j) puts
+    // tiles i-hi..i-lo x j-hi..j-lo (clipped) on the list, each once.
+    ws.needed.clear();
+    const uint32_t epoch = ws.epoch;
     for (int64_t i = 0; i < h; ++i) {
-        const uint8_t* m = mark + i * w;
-        uint8_t* d = near + i * w;
-        bool any = false;
-        for (int64_t j = 0; j < w; ++j) any |= m[j] != 0;
-        if (!any) {
-            std::fill(d, d + w, uint8_t{0});
-            continue;
-        }
-        for (int64_t j = 0; j < w; ++j) {
-            uint8_t v = 0;
-            const int64_t a = std::max<int64_t>(0, j + lo), b = std::min<int64_t>(w - 1, j + hi);
-            for (int64_t jj = a; jj <= b; ++jj) v |= m[jj];
-            d[j] = v;
-        }
+        const float* row = ch + i * w;
+        detail::for_each_hit(row, w, [fb](float v) { return std::fabs(v) >= fb; }, [&](int64_t j) {
+            const int64_t i0 = std::max<int64_t>(0, i - t.hi), i1 = std::min<int64_t>(h - 1, i - t.lo);
+            const int64_t j0 = std::max<int64_t>(0, j - t.hi), j1 = std::min<int64_t>(w - 1, j - t.lo);
+            for (int64_t ti = i0; ti <= i1; ++ti) {
+                for (int64_t tj = j0; tj <= j1; ++tj) {
+                    const int64_t cell = ti * w + tj;
+                    if (ws.listed[cell] != epoch) {
+                        ws.listed[cell] = epoch;
+                        ws.needed.push_back(cell);
+                    }
+                }
+            }
+        });
     }
-    for (int64_t i = 0; i < h; ++i) {
-        const int64_t a = std::max<int64_t>(0, i + lo), b = std::min<int64_t>(h - 1, i + hi);
-        for (int64_t j = 0; j < w; ++j) {
-            bool need = false;
-            for (int64_t ii = a; ii <= b && !need; ++ii) need = near[ii * w + j] != 0;
-            if (!need) continue;
-            const size_t tile = g.tile(i, j);
-            for (int q = 0; q < s; ++q) {
-                const int64_t v = i * s + q;
-                for (int p = 0; p < s; ++p) {
-                    const double val = g.value(tile + static_cast<size_t>(q * s + p));
-                    if (!(val > thr)) continue;
-                    const int64_t u = j * s + p;
-                    bool ok = true;
-                    for (int dy = -1; dy <= 1 && ok; ++dy) {
-                        const int64_t vv = v + dy;
-                        if (vv < 0 || vv >= gh) continue;
-                        for (int dx = -1; dx <= 1; ++dx) {
-                            if (dy == 0 && dx == 0) continue;
-                            const int64_t uu = u + dx;
-                            if (uu < 0 || uu >= gw) continue;
-                            const double nb = g.at(uu, vv);
-                            const bool earlier = dy < 0 || (dy == 0 && dx < 0);
-                            if (earlier ? !(val > nb) : !(val >= nb)) {
-                                ok = false;
-                                break;
-                            }
+
+    const int64_t gw = w * s;
+    for (const int64_t cell : ws.needed) {
+        const int64_t i = cell / w, j = cell - (cell / w) * w;
+        const size_t tile = g.tile(i, j);
+        for (int q = 0; q < s; ++q) {
+            for (int p = 0; p < s; ++p) {
+                const double val = g.value(tile + static_cast<size_t>(q * s + p));
+                if (!(val > thr)) continue;
+                // 3 x 3 NMS; a neighbour's tile is found without division.
+                bool ok = true;
+                for (int dy = -1; dy <= 1 && ok; ++dy) {
+                    int64_t ti = i;
+                    int qq = q + dy;
+                    if (qq < 0) {
+                        qq += s;
+                        --ti;
+                    } else if (qq >= s) {
+                        qq -= s;
+                        ++ti;
+                    }
+                    if (ti < 0 || ti >= h) continue;
+                    for (int dx = -1; dx <= 1; ++dx) {
+                        if (dy == 0 && dx == 0) continue;
+                        int64_t tj = j;
+                        int pp = p + dx;
+                        if (pp < 0) {
+                            pp += s;
+                            --tj;
+                        } else if (pp >= s) {
+                            pp -= s;
+                            ++tj;
+                        }
+                        if (tj < 0 || tj >= w) continue;
+                        const size_t nt = (ti == i && tj == j) ? tile : g.tile(ti, tj);
+                        const double nb = g.value(nt + static_cast<size_t>(qq * s + pp));
+                        const bool earlier = dy < 0 || (dy == 0 && dx < 0);
+                        if (earlier ? !(val > nb) : !(val >= nb)) {
+                            ok = false;
+                            break;
                         }
                     }
-                    if (ok) ws.found.push_back({val, v * gw + u});
                 }
+                if (ok) ws.found.push_back({val, (i * s + q) * gw + j * s + p});
             }
         }
     }
@@ -295,16 +320,16 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
 
     const PhaseTable table(s);
     const size_t cells = static_cast<size_t>(h * w);
-    ws.mark.resize(cells);
-    ws.near.resize(cells);
     if (ws.stamp.size() < cells) {
         ws.stamp.resize(cells, 0);  // new stamps are 0 < every epoch in use
+        ws.listed.resize(cells, 0);
         ws.slot.resize(cells, 0);
     }
     for (int64_t k = 0; k < K; ++k) {
         const float* ch = hm.channel(k);
         if (ws.epoch == std::numeric_limits<uint32_t>::max()) {
             std::fill(ws.stamp.begin(), ws.stamp.end(), 0u);
+            std::fill(ws.listed.begin(), ws.listed.end(), 0u);
             ws.epoch = 0;
         }
         ++ws.epoch;  // invalidates every cached tile

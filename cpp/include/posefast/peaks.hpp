@@ -17,12 +17,11 @@ struct PeakScratch {
     };
     std::vector<Found> found;
     // upsample >= 2 only, all [h*w] over raw cells:
-    std::vector<uint8_t> mark;     // |raw| can reach the threshold through the cubic weights
-    std::vector<uint8_t> near;     // mark dilated along rows
+    std::vector<int64_t> needed;   // tiles (raw cells) whose support can reach the threshold
+    std::vector<uint32_t> listed;  // == epoch when the cell is on `needed`
     std::vector<uint32_t> stamp;   // == epoch when the cell's s x s tile is evaluated ...
     std::vector<int64_t> slot;     // ... and stored at pool[slot]
     std::vector<double> pool;      // evaluated tiles of the current channel
-    std::vector<double> hbuf;      // horizontal pass of one tile
     uint32_t epoch = 0;
 };
 
