@@ -103,6 +103,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="network input height (default 368)")
     m.add_argument("--batch-size", type=_positive_int, default=1, metavar="N", help="frames per network call")
     m.add_argument("--backend", default="auto", help="decoder backend: auto, native, numba or python")
+    m.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="ONNX Runtime intra-op threads (default: all cores)")
     m.add_argument("--upsample", type=_positive_int, default=None, metavar="S",
                    help="decode on maps upsampled S times (default: the decoder's, 4; 1 is fastest)")
     t = p.add_argument_group("tracking")
@@ -186,7 +188,7 @@ def _make_estimator(args):
 
     config = DecodeConfig(upsample=args.upsample) if args.upsample is not None else None
     return Estimator(model=args.model, device=args.device, net_height=args.net_height, backend=args.backend,
-                     config=config)
+                     config=config, threads=args.threads)
 
 
 def _open_sinks(args, source, est, timings) -> list:
@@ -284,11 +286,16 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
         _error(str(exc))
         return EXIT_USAGE
 
-    warm_inference_fps = None
+    alone_before = None
     if bench:
         from .video.bench import inference_only_fps, warm_up
 
+        # the network alone, before and after the pipeline run: on a shared machine the
+        # load changes, and the pipeline is compared with the mean of the two
         warm_up(est, source)
+        n_alone = min(source.expected_frames or 100, 100)
+        alone_before = inference_only_fps(est, args.input, start=args.start, step=args.frame_step,
+                                          batch_size=args.batch_size, frames=n_alone)
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = tqdm(total=source.expected_frames, unit="frame", disable=not show_bar, dynamic_ncols=True,
                desc=source.name, file=sys.stderr)
@@ -302,10 +309,9 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
         if bench:
             from .video.bench import format_report
 
-            warm_inference_fps = inference_only_fps(est, source_path=args.input, start=args.start,
-                                                    step=args.frame_step, batch_size=args.batch_size,
-                                                    frames=max(summary.frames, 1))
-            print(format_report(timings, summary, warm_inference_fps, batch_size=args.batch_size))
+            alone_after = inference_only_fps(est, args.input, start=args.start, step=args.frame_step,
+                                             batch_size=args.batch_size, frames=n_alone)
+            print(format_report(timings, summary, (alone_before, alone_after), batch_size=args.batch_size))
         else:
             found = 100.0 * summary.people_frames / summary.frames if summary.frames else 0.0
             ids = sorted(summary.ids)

@@ -80,12 +80,20 @@ def inference_only_fps(estimator: Any, source_path, *, start: float = 0.0, step:
     return done / (time.perf_counter() - t0)
 
 
-def format_report(timings: StageTimes, summary, inference_fps: Optional[float], batch_size: int = 1) -> str:
+def format_report(timings: StageTimes, summary, inference_fps, batch_size: int = 1) -> str:
     """The bench table: per stage busy seconds, ms per frame, and the fps summary.
 
     Stages run in parallel threads, so their seconds add up to more than the wall time;
     a stage's ``fps alone`` is what it could sustain if it were the only work.
+    ``inference_fps`` is one figure or several (measured before and after the
+    pipeline); the ratio uses their mean.
     """
+    if inference_fps is not None and not isinstance(inference_fps, (int, float)):
+        runs = [float(v) for v in inference_fps if v]
+        inference_fps = sum(runs) / len(runs) if runs else None
+        spread = f" (runs: {', '.join(f'{v:.1f}' for v in runs)})" if len(runs) > 1 else ""
+    else:
+        spread = ""
     snap = timings.snapshot()
     n = max(summary.frames, 1)
     lines = [f"{'stage':<12}{'seconds':>10}{'ms/frame':>11}{'fps alone':>11}"]
@@ -99,6 +107,6 @@ def format_report(timings: StageTimes, summary, inference_fps: Optional[float], 
     lines.append(f"frames {summary.frames}, wall {summary.seconds:.2f} s, batch {batch_size}")
     lines.append(f"pipeline fps        {summary.fps:8.1f}")
     if inference_fps:
-        lines.append(f"inference-only fps  {inference_fps:8.1f}")
+        lines.append(f"inference-only fps  {inference_fps:8.1f}{spread}")
         lines.append(f"ratio               {summary.fps / inference_fps:8.1%}")
     return "\n".join(lines)
