@@ -34,11 +34,11 @@ else:
 _HAVE_NUMBA = _NUMBA_ERROR is None
 
 if _HAVE_NUMBA:
-    from .assemble import assemble_kernel
+    from .assemble import assemble_kernel, check_stage_inputs
     from .limbs import score_limbs_kernel
     from .peaks import find_peaks_kernel
     from .pipeline import decode_kernel, first_non_finite
-    from .upsample import cull_cutoff_bits, phase_arrays
+    from .upsample import cull_cutoff_bits, phase_arrays, vertical_cutoff
 
 
 def ensure_available() -> None:
@@ -65,6 +65,7 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
     s = int(cfg.upsample)
     first, wts = phase_arrays(s)
     return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
+            vertical_cutoff(cfg.peak_threshold, s),
             int(cfg.max_peaks), int(cfg.effective_refine_radius))
 
 
@@ -117,19 +118,16 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
     cb = np.ascontiguousarray(candidates.b, dtype=np.int32)
     cs = np.ascontiguousarray(candidates.scores, dtype=np.float64)
     # The kernel indexes peaks by these numbers without bounds checks: make sure they fit.
-    if c_off[0] != 0 or np.any(np.diff(c_off) < 0) or c_off[-1] != len(ca) or len(cb) != len(ca) \
-            or len(cs) != len(ca):
-        raise ValueError("candidates are malformed (offsets must rise from 0 to the number of rows)")
-    if len(pk_off) - 1 != layout.num_keypoints or pk_off[0] != 0 or np.any(np.diff(pk_off) < 0) \
-            or pk_off[-1] != len(xy) or len(pk_scores) != len(xy):
+    if len(pk_off) != layout.num_keypoints + 1 or len(pk_scores) != len(xy) or not len(ca) == len(cb) == len(cs):
+        raise ValueError("peaks or candidates are malformed (array lengths disagree)")
+    bad = int(check_stage_inputs(pk_off, len(xy), c_off, ca, cb, len(ca), limbs))
+    if bad == 1:
         raise ValueError("peaks are malformed (offsets must rise from 0 to the number of peaks)")
-    counts = np.diff(pk_off)
-    for l, (ka, kb) in enumerate(layout.limbs):
-        rows = slice(int(c_off[l]), int(c_off[l + 1]))
-        if rows.stop > rows.start and (ca[rows].min() < 0 or ca[rows].max() >= counts[ka]
-                                       or cb[rows].min() < 0 or cb[rows].max() >= counts[kb]):
-            raise ValueError(f"candidates of limb {l} name peaks that these peaks do not have; "
-                             "pass the peaks the candidates were scored on")
+    if bad == 2:
+        raise ValueError("candidates are malformed (offsets must rise from 0 to the number of rows)")
+    if bad >= 3:
+        raise ValueError(f"candidates of limb {bad - 3} name peaks that these peaks do not have; "
+                         "pass the peaks the candidates were scored on")
     kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
                                       limbs, fill, int(config.min_parts), float(config.min_person_score))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)

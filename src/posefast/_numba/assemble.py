@@ -12,7 +12,36 @@ import numpy as np
 
 from ._jit import jit
 
-__all__ = ["assemble_kernel"]
+__all__ = ["assemble_kernel", "check_stage_inputs"]
+
+
+@jit
+def check_stage_inputs(pk_off, num_peaks, c_off, ca, cb, num_c, limbs):
+    """Whether peaks and candidates from the caller fit together (the assembly
+    kernel indexes with them unchecked).
+
+    Returns 0 when they do, 1 for malformed peak offsets, 2 for malformed
+    candidate offsets, or ``3 + l`` when limb ``l`` names a peak that is not there.
+    """
+    num_k = pk_off.shape[0] - 1
+    if pk_off[0] != 0 or pk_off[num_k] != num_peaks:
+        return 1
+    for k in range(num_k):
+        if pk_off[k + 1] < pk_off[k]:
+            return 1
+    num_l = limbs.shape[0]
+    if c_off.shape[0] != num_l + 1 or c_off[0] != 0 or c_off[num_l] != num_c:
+        return 2
+    for l in range(num_l):
+        if c_off[l + 1] < c_off[l]:
+            return 2
+    for l in range(num_l):
+        na = pk_off[limbs[l, 0] + 1] - pk_off[limbs[l, 0]]
+        nb = pk_off[limbs[l, 1] + 1] - pk_off[limbs[l, 1]]
+        for c in range(c_off[l], c_off[l + 1]):
+            if ca[c] < 0 or ca[c] >= na or cb[c] < 0 or cb[c] >= nb:
+                return 3 + l
+    return 0
 
 
 @jit

@@ -6,9 +6,13 @@
 (``threshold / cull_bound(s)`` less a tiny margin) are *marked*; a tile (the ``s x s``
 decode-grid block of a raw cell) is *active* when its bicubic support (raw rows
 ``i + min(first) .. i + max(first) + 3``, columns likewise, clamped) holds a marked
-cell.  Only active tiles are evaluated (values bit-identical to the reference's).
-Every value of an inactive tile is provably ``<= threshold``, so it is never a peak
-and never beats a peak in the NMS test: NMS skips such neighbours.  Refinement
+cell.  For an active tile the horizontal sums of its raw rows are computed (and
+shared with the tiles above and below); when they all have ``|H| <
+threshold / S`` (``S`` the largest sum of ``|vertical weights|``,
+:func:`.upsample.vertical_cutoff`) the tile is culled too, else its values are
+evaluated (bit-identical to the reference's).  Every value of a culled tile is
+provably below the threshold, so it is never a peak and never beats a peak in the
+NMS test: NMS skips such neighbours.  Refinement
 windows need every positive value, so window cells of inactive tiles are evaluated
 on demand.
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit
-from .upsample import eval_tile, value_at
+from .upsample import tile_hsums, tile_values, value_at
 
 __all__ = ["find_peaks_kernel"]
 
@@ -112,22 +116,23 @@ def _mark_tiles(bits, k, h, w, cbits, lo, hi, slot, tile_j, row_start):
     indices in raster order: ``slot[i, j]`` (-1 when inactive), their columns in
     ``tile_j``, and those of tile row ``i`` are ``row_start[i] .. row_start[i+1]-1``.
 
+    ``slot`` must be all -1 on entry; :func:`_clear_tiles` restores that.
+
     Returns the number of active tiles.
     """
-    for i in range(h):
-        for j in range(w):
-            slot[i, j] = -1
     lo_row = h
     hi_row = -1
+    mask = np.uint32(0x7FFFFFFF)
     for i in range(h):
         base = (k * h + i) * w
-        top = np.uint32(0)
+        hit = 0
         for j in range(w):
-            top = max(top, bits[base + j] & np.uint32(0x7FFFFFFF))
-        if top < cbits:
+            # unsigned index: no negative-index wraparound, so this loop vectorises
+            hit |= (bits[np.uint64(base + j)] & mask) >= cbits
+        if hit == 0:
             continue
         for j in range(w):
-            if (bits[base + j] & np.uint32(0x7FFFFFFF)) >= cbits:
+            if (bits[np.uint64(base + j)] & mask) >= cbits:
                 t0 = max(0, i - hi)
                 t1 = min(h - 1, i - lo)
                 lo_row = min(lo_row, t0)
@@ -150,18 +155,27 @@ def _mark_tiles(bits, k, h, w, cbits, lo, hi, slot, tile_j, row_start):
 
 
 @jit
-def _grid_value(hm, k, yy, xx, s, first, wts, slot, buf):
+def _clear_tiles(slot, tile_j, row_start):
+    """Set the active tiles' ``slot`` entries back to -1."""
+    h = row_start.shape[0] - 1
+    for i in range(h):
+        for t in range(row_start[i], row_start[i + 1]):
+            slot[i, tile_j[t]] = -1
+
+
+@jit
+def _grid_value(hm, k, yy, xx, s, first, wts, slot, state, buf):
     """Decode-grid value at (yy, xx): from an evaluated tile, else on demand."""
     i = yy // s
     j = xx // s
     t = slot[i, j]
-    if t >= 0:
+    if t >= 0 and state[t] > 0:
         return buf[t * s * s + (yy - i * s) * s + (xx - j * s)]
     return value_at(hm, k, yy, xx, s, first, wts)
 
 
 @jit
-def _refine_up(hm, k, x, y, r, s, first, wts, slot, buf):
+def _refine_up(hm, k, x, y, r, s, first, wts, slot, state, buf):
     hh = hm.shape[1] * s
     ww = hm.shape[2] * s
     sw = 0.0
@@ -169,7 +183,7 @@ def _refine_up(hm, k, x, y, r, s, first, wts, slot, buf):
     sy = 0.0
     for yy in range(max(0, y - r), min(hh, y + r + 1)):
         for xx in range(max(0, x - r), min(ww, x + r + 1)):
-            v = _grid_value(hm, k, yy, xx, s, first, wts, slot, buf)
+            v = _grid_value(hm, k, yy, xx, s, first, wts, slot, state, buf)
             if v > 0.0:
                 sw += v
                 sx += v * xx
@@ -178,7 +192,7 @@ def _refine_up(hm, k, x, y, r, s, first, wts, slot, buf):
 
 
 @jit
-def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_pos, cand_val):
+def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, cand_pos, cand_val):
     """Rule 1 on the active tiles of channel ``k``; candidates in decode-grid raster order."""
     h = hm.shape[1]
     w = hm.shape[2]
@@ -190,7 +204,7 @@ def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_
         for py in range(s):
             y = i * s + py
             for t in range(row_start[i], row_start[i + 1]):
-                if not hot[t]:
+                if state[t] != 2:
                     continue
                 j = tile_j[t]
                 row = t * ss + py * s
@@ -204,18 +218,33 @@ def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_
                         yy = y + dy
                         if yy < 0 or yy >= hh:
                             continue
-                        ti = yy // s
+                        # neighbour's tile row and phase, without dividing
+                        qy = py + dy
+                        ti = i
+                        if qy < 0:
+                            ti = i - 1
+                            qy = s - 1
+                        elif qy == s:
+                            ti = i + 1
+                            qy = 0
                         for dx in range(-1, 2):
                             if dy == 0 and dx == 0:
                                 continue
                             xx = x + dx
                             if xx < 0 or xx >= ww:
                                 continue
-                            tj = xx // s
+                            qx = px + dx
+                            tj = j
+                            if qx < 0:
+                                tj = j - 1
+                                qx = s - 1
+                            elif qx == s:
+                                tj = j + 1
+                                qx = 0
                             tn = slot[ti, tj]
-                            if tn < 0:
-                                continue  # inactive tile: every value <= threshold < v
-                            nb = buf[tn * ss + (yy - ti * s) * s + (xx - tj * s)]
+                            if tn < 0 or state[tn] == 0:
+                                continue  # culled tile: every value <= threshold < v
+                            nb = buf[tn * ss + qy * s + qx]
                             if dy < 0 or (dy == 0 and dx < 0):
                                 if not v > nb:
                                     ok = False
@@ -233,10 +262,11 @@ def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_
 
 
 @jit
-def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r):
+def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r):
     """Peaks of every channel of ``hm`` float32 [K, h, w].
 
-    ``cutoff_bits`` (uint32) is :func:`.upsample.cull_cutoff_bits`; unused when ``s == 1``.
+    ``cutoff_bits`` (uint32) and ``hcut`` are :func:`.upsample.cull_cutoff_bits` and
+    :func:`.upsample.vertical_cutoff`; unused when ``s == 1``.
 
     Returns
     -------
@@ -258,7 +288,8 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r):
         slot = np.empty((1, 1), dtype=np.int64)
         tile_j = np.empty(1, dtype=np.int64)
         row_start = np.empty(1, dtype=np.int64)
-        hot = np.empty(1, dtype=np.bool_)
+        state = np.empty(1, dtype=np.int8)
+        habs = np.empty(1, dtype=np.float64)
         hcache = np.empty(1, dtype=np.float64)
         hstamp = np.empty(1, dtype=np.int64)
         lo = 0
@@ -266,10 +297,11 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r):
     else:
         cand_pos = np.empty(0, dtype=np.int64)
         cand_val = np.empty(0, dtype=np.float64)
-        slot = np.empty((h, w), dtype=np.int64)
+        slot = np.full((h, w), -1, dtype=np.int64)
         tile_j = np.empty(h * w, dtype=np.int64)
         row_start = np.empty(h + 1, dtype=np.int64)
-        hot = np.empty(h * w, dtype=np.bool_)
+        state = np.empty(h * w, dtype=np.int8)
+        habs = np.empty(h * w, dtype=np.float64)
         lo = first.min()
         hi = first.max() + 3
         hcache = np.empty(h * w * s, dtype=np.float64)
@@ -292,9 +324,16 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r):
                 cand_val = np.empty(nact * ss, dtype=np.float64)
             for i in range(h):
                 for t in range(row_start[i], row_start[i + 1]):
-                    hot[t] = eval_tile(flat, h, w, k, i, tile_j[t], s, first, wflat, lo, nrows,
-                                       hcache, hstamp, k + 1, buf, t * ss, threshold)
-            n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, hot, buf, cand_pos, cand_val)
+                    j = tile_j[t]
+                    top = tile_hsums(flat, h, w, k, i, j, s, first, wflat, lo, nrows,
+                                     hcache, habs, hstamp, k + 1)
+                    if top < hcut:
+                        state[t] = 0   # culled by the vertical bound: not evaluated
+                    elif tile_values(h, w, i, j, s, first, wflat, hcache, buf, t * ss, threshold):
+                        state[t] = 2   # evaluated, holds a value above the threshold
+                    else:
+                        state[t] = 1   # evaluated
+            n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, cand_pos, cand_val)
         # Rule 2: value desc, raster asc (candidates are in raster order; the sort is stable).
         order = np.argsort(-cand_val[:n], kind="mergesort")
         keep = min(n, max_peaks)
@@ -315,9 +354,11 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r):
                 xy[m, 0] = rx
                 xy[m, 1] = ry
             else:
-                rx, ry = _refine_up(hm, k, x, y, r, s, first, wts, slot, buf)
+                rx, ry = _refine_up(hm, k, x, y, r, s, first, wts, slot, state, buf)
                 xy[m, 0] = rx
                 xy[m, 1] = ry
             m += 1
+        if s > 1:
+            _clear_tiles(slot, tile_j, row_start)
         offsets[k + 1] = m
     return offsets, grid[:m].copy(), xy[:m].copy(), scores[:m].copy()

@@ -39,10 +39,11 @@ def first_non_finite(maps):
 
 
 @jit
-def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, max_peaks, r,
+def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r,
                   limbs, paf, fill, paf_threshold, min_above, nmin, nmax, min_parts, min_person_score):
     """Stages 1-3 on one frame (see the stage kernels for the arguments)."""
-    pk_off, _, xy, pk_scores = find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, max_peaks, r)
+    pk_off, _, xy, pk_scores = find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut,
+                                                 max_peaks, r)
     c_off, ca, cb, cs = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
                                            paf_threshold, min_above, nmin, nmax)
     return assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,

@@ -4,9 +4,9 @@ The definition, and the float64 operation order every value must follow, is
 :mod:`posefast._reference.upsample`: for each of the 4 raw rows a left-to-right
 horizontal 4-tap sum, then the vertical 4-tap sum of those.  Nothing here
 materialises an upsampled map: :func:`value_at` gives one value, :func:`eval_tile`
-the ``s x s`` values of one raw cell (sharing the horizontal sums between phases,
-which changes no result since each horizontal sum depends only on its raw row and
-column phase).
+the ``s x s`` values of one raw cell in two steps, :func:`tile_hsums` (horizontal
+sums, shared between tiles, which changes no result since each depends only on its
+raw row and grid column) and :func:`tile_values` (the vertical pass).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 from .._reference.upsample import cull_bound, phase_table
 from ._jit import jit
 
-__all__ = ["phase_arrays", "cull_cutoff", "cull_cutoff_bits", "value_at", "value_at2", "eval_tile"]
+__all__ = ["phase_arrays", "cull_cutoff", "cull_cutoff_bits", "vertical_cutoff", "value_at", "value_at2",
+           "tile_hsums", "tile_values"]
 
 # Relative slack on the culling cutoff: |upsampled| <= B * max|raw| holds for exact
 # arithmetic; the float64 evaluation can exceed it by a few ulps, far below this.
@@ -41,6 +42,17 @@ def cull_cutoff(threshold: float, s: int) -> float:
     if s == 1:
         return float(threshold)
     return float(threshold) / cull_bound(s) * (1.0 - _CULL_MARGIN)
+
+
+def vertical_cutoff(threshold: float, s: int) -> float:
+    """Tiles whose horizontal sums all have ``|.|`` below this hold no value above
+    ``threshold``: a value is ``sum_k wy_k * H_k``, so ``|v| <= S * max |H_k|`` with
+    ``S = max over phases of sum_k |wy_k|`` (``sqrt(cull_bound(s))``), less the margin."""
+    if s == 1:
+        return float(threshold)
+    _, weights = phase_table(s)
+    one_d = float(np.abs(weights).sum(axis=1).max())
+    return float(threshold) / one_d * (1.0 - _CULL_MARGIN)
 
 
 def cull_cutoff_bits(threshold: float, s: int) -> np.uint32:
@@ -137,10 +149,8 @@ def value_at2(maps, ca, cb, yy, xx, s, first, wts):
 
 
 @jit
-def eval_tile(flat, h, w, c, i, j, s, first, wflat, lo, nrows, hcache, hstamp, stamp, out, base,
-              threshold):
-    """Write the ``s x s`` decode-grid values of raw cell ``(i, j)`` of channel ``c``
-    to ``out[base + py*s + px]``; return whether any is above ``threshold``.
+def tile_hsums(flat, h, w, c, i, j, s, first, wflat, lo, nrows, hcache, habs, hstamp, stamp):
+    """Cache the horizontal sums of raw cell ``(i, j)``'s tile; return their max ``|.|``.
 
     Parameters
     ----------
@@ -151,42 +161,59 @@ def eval_tile(flat, h, w, c, i, j, s, first, wflat, lo, nrows, hcache, hstamp, s
     lo, nrows : int
         ``min(first)`` and ``max(first) + 4 - lo``: the tile's raw rows are
         ``i + lo .. i + lo + nrows - 1`` (clamped).
-    hcache : float64 [h * s*w], hstamp : int64 [h*w], stamp : int
-        Horizontal sums shared between tiles: ``hcache[r*s*w + j*s + px]`` holds
-        raw row ``r``'s sum for grid column ``j*s + px`` when
-        ``hstamp[r*w + j] == stamp`` (one stamp per channel and call).  A
-        horizontal sum depends only on its raw row and grid column, so sharing it
-        changes no value.
+    hcache : float64 [h * s*w], habs : float64 [h*w], hstamp : int64 [h*w], stamp : int
+        ``hcache[r*s*w + j*s + px]`` is raw row ``r``'s horizontal sum for grid
+        column ``j*s + px`` and ``habs[r*w + j]`` the max ``|.|`` of those ``s``
+        sums, valid when ``hstamp[r*w + j] == stamp`` (one stamp per channel and
+        call).  A horizontal sum depends only on its raw row and grid column, so
+        sharing it between tiles changes no value.  NaN counts as ``inf``.
     """
     ws = w * s
     interior = j + lo >= 0 and j + lo + nrows - 1 <= w - 1
+    top = 0.0
     for d in range(nrows):
         r = i + lo + d
         r = 0 if r < 0 else (h - 1 if r > h - 1 else r)
         key = r * w + j
-        if hstamp[key] == stamp:
-            continue
-        hstamp[key] = stamp
-        ro = (c * h + r) * w
-        ho = r * ws + j * s
-        for px in range(s):
-            q = j + first[px]
-            if interior:
-                c0 = q
-                c1 = q + 1
-                c2 = q + 2
-                c3 = q + 3
-            else:
-                c0 = _clamp(q, w)
-                c1 = _clamp(q + 1, w)
-                c2 = _clamp(q + 2, w)
-                c3 = _clamp(q + 3, w)
-            wb = 4 * px
-            hk = wflat[wb] * np.float64(flat[ro + c0]) + wflat[wb + 1] * np.float64(flat[ro + c1])
-            hk = hk + wflat[wb + 2] * np.float64(flat[ro + c2])
-            hcache[ho + px] = hk + wflat[wb + 3] * np.float64(flat[ro + c3])
-    hot = False
+        if hstamp[key] != stamp:
+            hstamp[key] = stamp
+            ro = (c * h + r) * w
+            ho = r * ws + j * s
+            big = 0.0
+            for px in range(s):
+                q = j + first[px]
+                if interior:
+                    c0 = q
+                    c1 = q + 1
+                    c2 = q + 2
+                    c3 = q + 3
+                else:
+                    c0 = _clamp(q, w)
+                    c1 = _clamp(q + 1, w)
+                    c2 = _clamp(q + 2, w)
+                    c3 = _clamp(q + 3, w)
+                wb = 4 * px
+                hk = wflat[wb] * np.float64(flat[ro + c0]) + wflat[wb + 1] * np.float64(flat[ro + c1])
+                hk = hk + wflat[wb + 2] * np.float64(flat[ro + c2])
+                hk = hk + wflat[wb + 3] * np.float64(flat[ro + c3])
+                hcache[ho + px] = hk
+                a = abs(hk)
+                if not a <= big:
+                    big = a if a == a else np.inf
+            habs[key] = big
+        if habs[key] > top:
+            top = habs[key]
+    return top
+
+
+@jit
+def tile_values(h, w, i, j, s, first, wflat, hcache, out, base, threshold):
+    """Vertical pass of raw cell ``(i, j)``'s tile (horizontal sums from
+    :func:`tile_hsums`): write its ``s x s`` decode-grid values to
+    ``out[base + py*s + px]``; return whether any is above ``threshold``."""
+    ws = w * s
     js = j * s
+    hot = False
     for py in range(s):
         r0 = i + first[py]
         o0 = _clamp(r0, h) * ws + js
