@@ -3,9 +3,11 @@
 // reference's, in the reference's order.
 //
 // PAF values are evaluated only at the integer grid positions the samples land on
-// (two channels sharing the 4 x 4 taps), never as upsampled maps.  A pair is given
-// up as soon as it can no longer reach paf_min_above * n passing samples; that
-// changes no result (such a pair is rejected either way, and its score is unused).
+// (two channels sharing the 4 x 4 taps), never as upsampled maps; the values at the
+// peaks themselves (first and, usually, last sample of a pair) once per peak.  A
+// pair is given up as soon as it can no longer reach paf_min_above * n passing
+// samples; that changes no result (such a pair is rejected either way, and its
+// score is unused).
 #include "posefast/limbs.hpp"
 
 #include <algorithm>
@@ -26,14 +28,54 @@ inline int64_t grid_index(double x, int64_t n) {
 }
 
 template <bool Upsampled>
-void score_limb(const float* fx, const float* fy, int64_t h, int64_t w, const PhaseTable& t, const double* xa,
-                int64_t na, const double* xb, int64_t nb, const DecodeConfig& cfg,
-                std::vector<LimbScratch::Cand>& cands) {
-    const int64_t gh = h * t.s, gw = w * t.s;
+struct PafField {
+    const float* fx;
+    const float* fy;
+    int64_t h, w;
+    const PhaseTable& t;
+
+    void at(int64_t px, int64_t py, double& vx, double& vy) const {
+        if (Upsampled) {
+            bicubic_at2(fx, fy, h, w, t, px, py, vx, vy);
+        } else {
+            vx = static_cast<double>(fx[py * w + px]);
+            vy = static_cast<double>(fy[py * w + px]);
+        }
+    }
+};
+
+// The PAF vector at each peak's rounded position: the first sample of every pair
+// starting at that peak lies there (t = 0), and the last sample usually lies at the
+// end peak's.  Evaluated once per peak instead of once per pair.
+template <bool Upsampled>
+void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int64_t gw, int64_t gh,
+                  std::vector<LimbScratch::PeakPaf>& out) {
+    out.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        auto& e = out[static_cast<size_t>(i)];
+        e.px = grid_index(xy[2 * i], gw);
+        e.py = grid_index(xy[2 * i + 1], gh);
+        f.at(e.px, e.py, e.vx, e.vy);
+    }
+}
+
+// One limb, every pair (ia, ib).  Samples may be *tested* in any order (a pair is
+// rejected once too few can still pass), but the score adds the passing
+// projections in sample order, as the reference does.  Order tested: the two
+// end points (cached per peak), then the inner samples.
+template <bool Upsampled>
+void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, const double* xb, int64_t nb,
+                const DecodeConfig& cfg, LimbScratch& ws) {
+    const int64_t gh = f.h * f.t.s, gw = f.w * f.t.s;
     const double lo_n = static_cast<double>(cfg.paf_min_samples), hi_n = static_cast<double>(cfg.paf_max_samples);
     const double thr = cfg.paf_threshold;
+    paf_at_peaks(f, xa, na, gw, gh, ws.at_a);
+    paf_at_peaks(f, xb, nb, gw, gh, ws.at_b);
+    ws.proj.resize(static_cast<size_t>(cfg.paf_max_samples));
+    double* proj = ws.proj.data();
     for (int64_t ia = 0; ia < na; ++ia) {
         const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
+        const LimbScratch::PeakPaf& pa = ws.at_a[static_cast<size_t>(ia)];
         for (int64_t ib = 0; ib < nb; ++ib) {
             const double dx = xb[2 * ib] - ax;
             const double dy = xb[2 * ib + 1] - ay;
@@ -46,31 +88,49 @@ void score_limb(const float* fx, const float* fy, int64_t h, int64_t w, const Ph
             const int64_t n = static_cast<int64_t>(nf);
             const double need = cfg.paf_min_above * static_cast<double>(n);
             const double denom = static_cast<double>(n - 1);
-            int64_t passed = 0;
-            double total = 0.0;
-            for (int64_t i = 0; i < n; ++i) {
+            int64_t failed = 0;
+            bool rejected = false;
+            // Sample i of the reference: A + (i / (n-1)) * d, rounded and clamped.
+            auto sample = [&](int64_t i) {
                 const double ti = static_cast<double>(i) / denom;
                 const int64_t px = grid_index(ax + ti * dx, gw);
                 const int64_t py = grid_index(ay + ti * dy, gh);
                 double vx, vy;
-                if (Upsampled) {
-                    bicubic_at2(fx, fy, h, w, t, px, py, vx, vy);
+                if (px == pa.px && py == pa.py) {
+                    vx = pa.vx;
+                    vy = pa.vy;
                 } else {
-                    vx = static_cast<double>(fx[py * w + px]);
-                    vy = static_cast<double>(fy[py * w + px]);
+                    const LimbScratch::PeakPaf& pb = ws.at_b[static_cast<size_t>(ib)];
+                    if (px == pb.px && py == pb.py) {
+                        vx = pb.vx;
+                        vy = pb.vy;
+                    } else {
+                        f.at(px, py, vx, vy);
+                    }
                 }
-                const double proj = vx * ux + vy * uy;
-                if (proj > thr) {
+                const double pr = vx * ux + vy * uy;
+                proj[i] = pr;
+                if (!(pr > thr)) {
+                    ++failed;
+                    if (static_cast<double>(n - failed) < need) rejected = true;
+                }
+            };
+            sample(0);
+            if (!rejected) sample(n - 1);
+            for (int64_t i = 1; i < n - 1 && !rejected; ++i) sample(i);
+            if (rejected) continue;
+            int64_t passed = 0;
+            double total = 0.0;
+            for (int64_t i = 0; i < n; ++i) {
+                if (proj[i] > thr) {
                     ++passed;
-                    total += proj;
-                } else if (static_cast<double>(passed + (n - 1 - i)) < need) {
-                    break;  // cannot pass any more
+                    total += proj[i];
                 }
             }
             if (passed > 0 && static_cast<double>(passed) >= need) {
                 // proj > thr for every summed term, so the score is never NaN.
-                cands.push_back({total / static_cast<double>(passed), static_cast<int32_t>(ia),
-                                 static_cast<int32_t>(ib)});
+                ws.cands.push_back({total / static_cast<double>(passed), static_cast<int32_t>(ia),
+                                    static_cast<int32_t>(ib)});
             }
         }
     }
@@ -101,9 +161,9 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
             const double* xa = peaks.xy + 2 * peaks.offsets[ka];
             const double* xb = peaks.xy + 2 * peaks.offsets[kb];
             if (cfg.upsample == 1) {
-                score_limb<false>(fx, fy, pafs.h, pafs.w, table, xa, na, xb, nb, cfg, ws.cands);
+                score_limb(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, ws);
             } else {
-                score_limb<true>(fx, fy, pafs.h, pafs.w, table, xa, na, xb, nb, cfg, ws.cands);
+                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, ws);
             }
             std::sort(ws.cands.begin(), ws.cands.end(), cand_before);
         }

@@ -117,6 +117,18 @@ public:
         return static_cast<size_t>(ws_.slot[cell]);
     }
 
+    // Evaluate every tile of the channel at once (when most are needed anyway): the
+    // horizontal pass once per raw row instead of once per tile row, same values.
+    // Must be called before any tile of this channel is evaluated.
+    void evaluate_all() {
+        switch (s_) {
+            case 2: return evaluate_all_s<2>();
+            case 4: return evaluate_all_s<4>();
+            case 8: return evaluate_all_s<8>();
+            default: return evaluate_all_s<0>();
+        }
+    }
+
     double value(size_t index) const { return ws_.pool[index]; }
 
     double at(int64_t u, int64_t v) {
@@ -135,6 +147,52 @@ private:
             case 4: return evaluate_s<4>(i, j, out);
             case 8: return evaluate_s<8>(i, j, out);
             default: return evaluate_s<0>(i, j, out);
+        }
+    }
+
+    template <int S>
+    void evaluate_all_s() {
+        const int s = S > 0 ? S : s_;
+        const int64_t sw = w_ * s;
+        ws_.hrows.resize(static_cast<size_t>(h_ * sw));
+        double* H = ws_.hrows.data();
+        for (int64_t r = 0; r < h_; ++r) {
+            const float* row = ch_ + r * w_;
+            for (int64_t j = 0; j < w_; ++j) {
+                const bool inside = j + t_.lo >= 0 && j + t_.hi < w_;
+                double x[5];
+                for (int m = 0; m < 5; ++m) {
+                    x[m] = static_cast<double>(row[inside ? j + t_.lo + m : clamp_index(j + t_.lo + m, w_)]);
+                }
+                double* hr = H + r * sw + j * s;
+                for (int p = 0; p < s; ++p) {
+                    const double* wx = t_.w[p];
+                    const double* xp = x + (t_.first[p] - t_.lo);
+                    hr[p] = ((wx[0] * xp[0] + wx[1] * xp[1]) + wx[2] * xp[2]) + wx[3] * xp[3];
+                }
+            }
+        }
+        const size_t ss = static_cast<size_t>(s) * s;
+        ws_.pool.resize(static_cast<size_t>(h_ * w_) * ss);
+        for (int64_t i = 0; i < h_; ++i) {
+            for (int q = 0; q < s; ++q) {
+                const double wy0 = t_.w[q][0], wy1 = t_.w[q][1], wy2 = t_.w[q][2], wy3 = t_.w[q][3];
+                const double* r0 = H + clamp_index(i + t_.first[q], h_) * sw;
+                const double* r1 = H + clamp_index(i + t_.first[q] + 1, h_) * sw;
+                const double* r2 = H + clamp_index(i + t_.first[q] + 2, h_) * sw;
+                const double* r3 = H + clamp_index(i + t_.first[q] + 3, h_) * sw;
+                for (int64_t j = 0; j < w_; ++j) {
+                    double* out = ws_.pool.data() + static_cast<size_t>(i * w_ + j) * ss + static_cast<size_t>(q) * s;
+                    const int64_t u = j * s;
+                    for (int p = 0; p < s; ++p) {
+                        out[p] = ((wy0 * r0[u + p] + wy1 * r1[u + p]) + wy2 * r2[u + p]) + wy3 * r3[u + p];
+                    }
+                }
+            }
+        }
+        for (int64_t cell = 0; cell < h_ * w_; ++cell) {
+            ws_.stamp[cell] = ws_.epoch;
+            ws_.slot[cell] = cell * static_cast<int64_t>(ss);
         }
     }
 
@@ -209,6 +267,9 @@ void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const 
             }
         });
     }
+
+    // Mostly needed (noisy or crowded maps): evaluate the whole channel row-shared.
+    if (static_cast<int64_t>(ws.needed.size()) * 3 > h * w) g.evaluate_all();
 
     const int64_t gw = w * s;
     for (const int64_t cell : ws.needed) {

@@ -14,7 +14,13 @@ struct LimbScratch {
         double score;
         int32_t a, b;
     };
+    struct PeakPaf {
+        int64_t px, py;  // rounded, clamped grid position of the peak
+        double vx, vy;   // PAF there
+    };
     std::vector<Cand> cands;
+    std::vector<PeakPaf> at_a, at_b;  // PAF at the peaks of the limb's two keypoints
+    std::vector<double> proj;         // projections of one pair's samples
 };
 
 // Score every pair of peaks of every limb on pafs float32 [2L', h, w] (the decode
