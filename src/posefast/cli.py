@@ -256,6 +256,7 @@ def _prepare(args):
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be > 0 seconds")
     source = open_source(args.input, start=args.start, duration=args.duration, step=args.frame_step)
+    sinks: list = []
     try:
         est = _make_estimator(args)
         timings = StageTimes()
@@ -265,7 +266,9 @@ def _prepare(args):
         pipe = process(source, est, batch_size=args.batch_size, track=args.track,
                        tracker=TrackerConfig(max_missing=args.max_missing), smooth=smooth,
                        keep_images=keep, timings=timings, cancel=cancel)
-    except BaseException:
+    except BaseException:  # Ctrl-C during set-up included: nothing half-made stays behind
+        for s in sinks:
+            s.discard()
         source.close()
         raise
     return source, est, sinks, pipe, timings, cancel
