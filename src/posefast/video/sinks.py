@@ -60,7 +60,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
