@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit
+from ._sort import argsort_desc
 
 __all__ = ["assemble_kernel", "check_stage_inputs"]
 
@@ -109,7 +110,7 @@ def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, mi
                 avg[n_keep] = v
                 n_keep += 1
     # Score desc, ties in formation order (stable sort of kept people, kept in order).
-    order = np.argsort(-avg[:n_keep], kind="mergesort")
+    order = argsort_desc(avg[:n_keep])
     sf = np.float64(s)
     keypoints = np.zeros((n_keep, num_k, 3), dtype=np.float32)
     peak_ids = np.full((n_keep, num_k), -1, dtype=np.int32)

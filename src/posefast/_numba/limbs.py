@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ._jit import jit
+from ._sort import argsort_desc
 from .upsample import value_at2
 
 __all__ = ["score_limbs_kernel"]
@@ -132,7 +133,7 @@ def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, m
         # Score desc, then a, then b: candidates were made in (a, b) order; stable sort.
         cnt = nc - start
         if cnt > 1:
-            order = np.argsort(-cs[start:nc], kind="mergesort")
+            order = argsort_desc(cs[start:nc])
             ta = ca[start:nc].copy()
             tb = cb[start:nc].copy()
             ts = cs[start:nc].copy()

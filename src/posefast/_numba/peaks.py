@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit
+from ._sort import argsort_desc
 from .upsample import tile_hsums, tile_values, value_at
 
 __all__ = ["find_peaks_kernel"]
@@ -335,7 +336,7 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks
                         state[t] = 1   # evaluated
             n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, cand_pos, cand_val)
         # Rule 2: value desc, raster asc (candidates are in raster order; the sort is stable).
-        order = np.argsort(-cand_val[:n], kind="mergesort")
+        order = argsort_desc(cand_val[:n])
         keep = min(n, max_peaks)
         grid, xy, scores = _grow_peaks(grid, xy, scores, m + keep)
         for q in range(keep):
