@@ -172,6 +172,9 @@ class Estimator:
         ONNX Runtime inter-op threads.
     stride : int, optional
         Input pixels per output cell (default the registry's, or 8).
+    spin : bool
+        Let ONNX Runtime's idle threads busy-wait (off by default: it starves the
+        other stages of a video pipeline on small machines; see ``OrtSession``).
     """
 
     def __init__(self, model: Union[str, os.PathLike] = DEFAULT_MODEL, device: str = "auto",
@@ -179,7 +182,8 @@ class Estimator:
                  scales: Sequence[float] = (1.0,), threads: Optional[int] = None,
                  layout: Union[str, Layout, None] = None,
                  preprocessing: Union[Preprocessing, Mapping[str, Any], None] = None,
-                 inter_threads: Optional[int] = None, stride: Optional[int] = None) -> None:
+                 inter_threads: Optional[int] = None, stride: Optional[int] = None,
+                 spin: bool = False) -> None:
         if config is not None and not isinstance(config, DecodeConfig):
             raise TypeError(f"config must be a posefast.DecodeConfig, not {type(config).__name__}")
         self._config = config if config is not None else DecodeConfig()
@@ -207,7 +211,8 @@ class Estimator:
             log.info("net_height %d is not a multiple of %d; inputs are padded to %d", self._net_height, m,
                      math.ceil(self._net_height / m) * m)
 
-        self._session = OrtSession(path, device=device, threads=threads, inter_threads=inter_threads)
+        self._session = OrtSession(path, device=device, threads=threads, inter_threads=inter_threads,
+                                   spin=spin)
         _check_declared(self._session.output_shapes, self._layout, self._session.nhwc, self._session.path)
         log.info("Estimator: %s on %s (%s), layout %s, net_height %d, scales %s",
                  self._session.path, self._session.device, ", ".join(self._session.providers),
