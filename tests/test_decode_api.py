@@ -218,3 +218,26 @@ def test_stage_api_checks():
     poses = pf.assemble(pk, cands, backend="python", config=cfg1)
     direct = pf.decode(sc.heatmaps, sc.pafs, backend="python", config=cfg1)
     np.testing.assert_array_equal(poses.keypoints, direct.keypoints)
+
+
+def test_works_without_numba():
+    """Numba is optional: with it unimportable, posefast imports, reports it, and decodes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np, posefast as pf\n"
+        "from posefast.synthetic import make_scene\n"
+        "b = pf.backends(); assert b['numba'] is False and b['python'] is True, b\n"
+        "sc = make_scene(np.random.default_rng(0), 3, 40, 60, size=3.5, centres=np.array([[10, 8], [30, 8], [50, 8]], float))\n"
+        "assert len(pf.decode(sc.heatmaps, sc.pafs)) == 3\n"
+        "try:\n"
+        "    pf.decode(sc.heatmaps, sc.pafs, backend='numba')\n"
+        "except ImportError as e:\n"
+        "    assert 'pip install numba' in str(e), e\n"
+        "else:\n"
+        "    raise SystemExit('numba backend should be missing')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
