@@ -13,6 +13,7 @@ the GIL, so frames may be decoded from several threads at once.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,6 +62,11 @@ def check_finite(maps: np.ndarray, what: str) -> None:
                          "DecodeConfig(check_finite=False) if you accept undefined results")
 
 
+# Per-config and per-layout kernel arguments are cached: building them (the phase
+# table, the culling cutoffs, the layout as arrays) costs more Python time than a
+# whole s=1 decode.  Configs and layouts are frozen, hence hashable; the cached
+# arrays are private and only ever read by the kernels.
+@functools.lru_cache(maxsize=64)
 def _peak_args(cfg: DecodeConfig) -> tuple:
     s = int(cfg.upsample)
     first, wts = phase_arrays(s)
@@ -69,11 +75,13 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
             int(cfg.max_peaks), int(cfg.effective_refine_radius))
 
 
+@functools.lru_cache(maxsize=64)
 def _limb_args(cfg: DecodeConfig) -> tuple:
     return (float(cfg.paf_threshold), float(cfg.paf_min_above), int(cfg.paf_min_samples),
             int(cfg.paf_max_samples))
 
 
+@functools.lru_cache(maxsize=16)
 def _layout_arrays(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     limbs, paf, fill = layout.arrays()
     return np.ascontiguousarray(limbs), np.ascontiguousarray(paf), np.ascontiguousarray(fill)
@@ -100,8 +108,7 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     """Stage 2: candidate limbs on ``pafs`` float32 [2L, h, w]."""
     if config.check_finite:
         check_finite(pafs, "pafs")
-    s = int(config.upsample)
-    first, wts = phase_arrays(s)
+    s, first, wts = _peak_args(config)[:3]
     limbs, paf, _ = _layout_arrays(layout)
     pk_off, xy, _ = _peak_arrays(peaks)
     offsets, a, b, scores = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,

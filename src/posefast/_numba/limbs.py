@@ -40,7 +40,7 @@ def _grow_cands(ca, cb, cs, need):
 
 @jit
 def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_above, nmin, nmax):
-    """Score of one pair, or NaN-free flag ``ok=False`` when it is not a candidate."""
+    """``(is_candidate, score)`` of the pair A = (xa, ya), B = (xb, yb)."""
     hh = pafs.shape[1] * s
     ww = pafs.shape[2] * s
     dx = xb - xa
