@@ -144,6 +144,12 @@ def test_assemble_rejects_candidates_of_other_peaks(crowd):
     few = nb.find_peaks(hm, cfg.replace(max_peaks=1))
     with pytest.raises(ValueError, match="name peaks that these peaks do not have"):
         nb.assemble(few, c, COCO, cfg)
+    broken = type(pk)(offsets=pk.offsets + 1, grid=pk.grid, xy=pk.xy, scores=pk.scores,
+                      upsample=pk.upsample, grid_shape=pk.grid_shape)
+    with pytest.raises(ValueError, match="peaks are malformed"):
+        nb.score_limbs(pafs, broken, COCO, cfg)
+    with pytest.raises(ValueError, match="peaks are malformed"):
+        nb.assemble(broken, c, COCO, cfg)
 
 
 # --- finite check -------------------------------------------------------------------

@@ -111,6 +111,10 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     s, first, wts = _peak_args(config)[:3]
     limbs, paf, _ = _layout_arrays(layout)
     pk_off, xy, _ = _peak_arrays(peaks)
+    # The kernel indexes xy by these offsets unchecked.
+    if len(pk_off) != layout.num_keypoints + 1 or pk_off[0] != 0 or pk_off[-1] != len(xy) \
+            or (np.diff(pk_off) < 0).any():
+        raise ValueError("peaks are malformed (offsets must rise from 0 to the number of peaks)")
     offsets, a, b, scores = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
                                                *_limb_args(config))
     return LimbCandidates(offsets=offsets, a=a, b=b, scores=scores)
