@@ -130,6 +130,42 @@ def test_non_finite_is_rejected_with_position(s: int) -> None:
                             pf.DecodeConfig(upsample=s), 2)
 
 
+def _finite_error(fn) -> str:
+    try:
+        fn()
+    except ValueError as e:
+        return str(e)
+    return "no error"
+
+
+@pytest.mark.parametrize("s", [1, 2, 3])
+@pytest.mark.parametrize("w", [5, 16, 33, 82])
+def test_non_finite_first_position_matches_reference(s: int, w: int) -> None:
+    # The heatmap check rides on the peak scan (blocks of 16 values, scalar tails):
+    # positions at block edges, row tails, last cell; several bad values, the
+    # first in raster order (channel, row, column) is named; pafs only after heatmaps.
+    rng = np.random.default_rng(100 * s + w)
+    h = 9
+    k = LAYOUT.num_keypoints
+    cfg = pf.DecodeConfig(upsample=s)
+    base_hm = rng.uniform(0, 0.2, (k, h, w)).astype(np.float32)
+    base_pafs = rng.uniform(-0.1, 0.1, (LAYOUT.num_paf_channels, h, w)).astype(np.float32)
+    cols = sorted({0, 1, 14, 15, 16, 17, w - 2, w - 1} & set(range(w)))
+    spots = [(c, y, x) for c in (0, 3, k - 1) for y in (0, 4, h - 1) for x in cols]
+    for trial in range(40):
+        hm, pafs = base_hm.copy(), base_pafs.copy()
+        target = hm if trial % 3 else pafs
+        for _ in range(int(rng.integers(1, 4))):
+            c, y, x = spots[int(rng.integers(len(spots)))]
+            target[min(c, target.shape[0] - 1), y, x] = [np.nan, np.inf, -np.inf][int(rng.integers(3))]
+        if trial % 5 == 0:
+            pafs[1, 2, 3] = np.nan  # heatmaps' error still comes first
+        expected = _finite_error(lambda: ref.decode(hm, pafs, LAYOUT, cfg))
+        assert _finite_error(lambda: native.decode(hm, pafs, LAYOUT, cfg)) == expected
+        assert _finite_error(lambda: native.find_peaks(hm, cfg)) == _finite_error(
+            lambda: ref.check_finite(hm, "heatmaps"))
+
+
 @pytest.mark.parametrize("s", [1, 2, 4])
 def test_non_finite_unchecked_is_memory_safe(s: int) -> None:
     rng = np.random.default_rng(s)

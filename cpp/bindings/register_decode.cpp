@@ -110,8 +110,7 @@ py::tuple find_peaks_py(py::handle heatmaps, py::handle config) {
         // frame keeps referenced (a NumPy array's buffer cannot be freed or resized
         // while referenced).
         py::gil_scoped_release nogil;
-        if (cfg.check_finite) check_finite(maps, "heatmaps");
-        PeakScratch scratch;
+        PeakScratch scratch;  // find_peaks checks finiteness itself (cfg.check_finite)
         find_peaks(maps, cfg, scratch, out);
     }
     const int64_t M = static_cast<int64_t>(out.scores.size());

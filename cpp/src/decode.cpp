@@ -36,11 +36,10 @@ void validate_frame(const Maps& hm, const Maps& pafs, const LayoutRef& layout, c
 
 void decode(const Maps& hm, const Maps& pafs, const LayoutRef& layout, const DecodeConfig& cfg, Workspace& ws,
             PoseList& out) {
-    if (cfg.check_finite) {
-        check_finite(hm, "heatmaps");
-        check_finite(pafs, "pafs");
-    }
+    // find_peaks checks the heatmaps itself (cfg.check_finite) before any other
+    // error can arise, so the heatmaps' error still comes first.
     find_peaks(hm, cfg, ws.peak_scratch, ws.peaks);
+    if (cfg.check_finite) check_finite(pafs, "pafs");
     score_limbs(pafs, ref(ws.peaks), layout, cfg, ws.limb_scratch, ws.candidates);
     assemble(ref(ws.peaks), ref(ws.candidates), layout, cfg, ws.assemble_scratch, out);
 }

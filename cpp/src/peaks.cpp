@@ -18,6 +18,7 @@
 #include <cmath>
 #include <limits>
 
+#include "posefast/finite.hpp"
 #include "posefast/upsample.hpp"
 #include "scan.hpp"
 
@@ -48,14 +49,17 @@ void select(std::vector<PeakScratch::Found>& found, int max_peaks) {
 }
 
 // ---------------------------------------------------------------- upsample == 1
-void channel_peaks_raw(const float* ch, int64_t h, int64_t w, const DecodeConfig& cfg,
-                       std::vector<PeakScratch::Found>& found) {
+// With Check, returns the flat index of the channel's first NaN or Inf (and stops
+// there), else -1.
+template <bool Check>
+int64_t channel_peaks_raw(const float* ch, int64_t h, int64_t w, const DecodeConfig& cfg,
+                          std::vector<PeakScratch::Found>& found) {
     const float thr = float_below_or_at(cfg.peak_threshold);
     for (int64_t y = 0; y < h; ++y) {
         const float* row = ch + y * w;
         const float* up = y > 0 ? row - w : nullptr;
         const float* down = y + 1 < h ? row + w : nullptr;
-        detail::for_each_hit(row, w, [thr](float v) { return v > thr; }, [&](int64_t x) {
+        const bool bad = detail::scan_row<Check>(row, w, detail::Greater{thr}, [&](int64_t x) {
             const float v = row[x];
             // Earlier neighbours (raster order) must be strictly below, later ones not above.
             const bool left = x > 0, right = x + 1 < w;
@@ -68,7 +72,9 @@ void channel_peaks_raw(const float* ch, int64_t h, int64_t w, const DecodeConfig
             }
             found.push_back({static_cast<double>(v), y * w + x});
         });
+        if (Check && bad) return y * w + first_non_finite(row, w);
     }
+    return -1;
 }
 
 void refine_raw(const float* ch, int64_t h, int64_t w, int64_t x, int64_t y, int r, double& rx, double& ry) {
@@ -230,8 +236,11 @@ private:
     PeakScratch& ws_;
 };
 
-void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const PhaseTable& t,
-                      const DecodeConfig& cfg, PeakScratch& ws) {
+// With Check, returns the flat index of the channel's first NaN or Inf (found by the
+// marking scan, before any tile is evaluated), else -1.
+template <bool Check>
+int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const PhaseTable& t,
+                         const DecodeConfig& cfg, PeakScratch& ws) {
     const int s = t.s;
     const double thr = cfg.peak_threshold;
 
@@ -253,7 +262,7 @@ void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const 
     const uint32_t epoch = ws.epoch;
     for (int64_t i = 0; i < h; ++i) {
         const float* row = ch + i * w;
-        detail::for_each_hit(row, w, [fb](float v) { return std::fabs(v) >= fb; }, [&](int64_t j) {
+        const bool bad = detail::scan_row<Check>(row, w, detail::AbsAtLeast{fb}, [&](int64_t j) {
             const int64_t i0 = std::max<int64_t>(0, i - t.hi), i1 = std::min<int64_t>(h - 1, i - t.lo);
             const int64_t j0 = std::max<int64_t>(0, j - t.hi), j1 = std::min<int64_t>(w - 1, j - t.lo);
             for (int64_t ti = i0; ti <= i1; ++ti) {
@@ -266,6 +275,7 @@ void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const 
                 }
             }
         });
+        if (Check && bad) return i * w + first_non_finite(row, w);
     }
 
     // Mostly needed (noisy or crowded maps): evaluate the whole channel row-shared.
@@ -317,6 +327,7 @@ void channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const 
             }
         }
     }
+    return -1;
 }
 
 void refine_up(LazyGrid& g, int64_t x, int64_t y, int r, double& rx, double& ry) {
@@ -364,7 +375,12 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
         for (int64_t k = 0; k < K; ++k) {
             const float* ch = hm.channel(k);
             ws.found.clear();
-            channel_peaks_raw(ch, h, w, cfg, ws.found);
+            if (cfg.check_finite) {
+                const int64_t bad = channel_peaks_raw<true>(ch, h, w, cfg, ws.found);
+                if (bad >= 0) throw_non_finite(hm, k * h * w + bad, "heatmaps");
+            } else {
+                channel_peaks_raw<false>(ch, h, w, cfg, ws.found);
+            }
             select(ws.found, cfg.max_peaks);
             emit(ws.found, gw, out);
             for (const auto& f : ws.found) {
@@ -396,7 +412,12 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
         ++ws.epoch;  // invalidates every cached tile
         LazyGrid grid(ch, h, w, table, ws);
         ws.found.clear();
-        channel_peaks_up(grid, ch, h, w, table, cfg, ws);
+        if (cfg.check_finite) {
+            const int64_t bad = channel_peaks_up<true>(grid, ch, h, w, table, cfg, ws);
+            if (bad >= 0) throw_non_finite(hm, k * h * w + bad, "heatmaps");
+        } else {
+            channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
+        }
         select(ws.found, cfg.max_peaks);
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {

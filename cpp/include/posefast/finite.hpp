@@ -15,4 +15,7 @@ int64_t first_non_finite(const float* data, int64_t n);
 // column x); ..." exactly as the reference words it.
 void check_finite(const Maps& maps, const char* what);
 
+// The same error for the non-finite value at flat index `at` of maps.
+[[noreturn]] void throw_non_finite(const Maps& maps, int64_t at, const char* what);
+
 }  // namespace posefast

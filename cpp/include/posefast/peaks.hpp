@@ -29,7 +29,9 @@ struct PeakScratch {
 // Peaks of every channel of heatmaps float32 [K, h, w] on the decode grid
 // (s*h) x (s*w): NMS with the reference's tie rule, at most max_peaks per
 // keypoint (value desc, raster asc), weighted-centroid refinement.
-// Does not check finiteness (see check_finite); NaN/Inf input is memory-safe.
+// With cfg.check_finite, throws check_finite(heatmaps, "heatmaps")'s error (same
+// first position) when a value is NaN or Inf: the finiteness test rides on the
+// threshold scan, so the maps are read once.  Without, NaN/Inf input is memory-safe.
 void find_peaks(const Maps& heatmaps, const DecodeConfig& cfg, PeakScratch& scratch, PeakList& out);
 
 }  // namespace posefast
