@@ -136,6 +136,7 @@ public:
     }
 
     double value(size_t index) const { return ws_.pool[index]; }
+    const double* data() const { return ws_.pool.data(); }
 
     double at(int64_t u, int64_t v) {
         const int64_t i = v / s_, j = u / s_;
@@ -281,49 +282,62 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     // Mostly needed (noisy or crowded maps): evaluate the whole channel row-shared.
     if (static_cast<int64_t>(ws.needed.size()) * 3 > h * w) g.evaluate_all();
 
+    // 3 x 3 NMS on a window of the tile and a 1-value border taken from its 8
+    // neighbour tiles (evaluated only for tiles holding a value above the threshold).
+    // Outside the grid the border is -inf: a value above thr (so not NaN) is strictly
+    // above -inf, which passes both tests exactly as a skipped neighbour does.
     const int64_t gw = w * s;
+    const int ws2 = s + 2;
+    double win[(kMaxUpsample + 2) * (kMaxUpsample + 2)];
+    const double ninf = -std::numeric_limits<double>::infinity();
     for (const int64_t cell : ws.needed) {
         const int64_t i = cell / w, j = cell - (cell / w) * w;
         const size_t tile = g.tile(i, j);
+        {
+            const double* tv = g.data() + tile;
+            int any = 0;
+            for (int k = 0; k < s * s; ++k) any |= static_cast<int>(tv[k] > thr);
+            if (!any) continue;
+        }
+        // Offsets of the 3 x 3 tiles around (i, j) (evaluating may move the pool).
+        size_t nt[3][3];
+        bool in[3][3];
+        for (int di = 0; di < 3; ++di) {
+            for (int dj = 0; dj < 3; ++dj) {
+                const int64_t ti = i + di - 1, tj = j + dj - 1;
+                in[di][dj] = ti >= 0 && ti < h && tj >= 0 && tj < w;
+                nt[di][dj] = (di == 1 && dj == 1) ? tile : (in[di][dj] ? g.tile(ti, tj) : 0);
+            }
+        }
+        const double* pool = g.data();
+        // window row r = 0..s+1 is grid row i*s - 1 + r; column c likewise.
+        for (int r = 0; r < ws2; ++r) {
+            const int di = r == 0 ? 0 : (r == ws2 - 1 ? 2 : 1);
+            const int qq = r == 0 ? s - 1 : (r == ws2 - 1 ? 0 : r - 1);
+            double* wr = win + r * ws2;
+            // left border
+            wr[0] = in[di][0] ? pool[nt[di][0] + static_cast<size_t>(qq * s + s - 1)] : ninf;
+            if (in[di][1]) {
+                const double* src = pool + nt[di][1] + static_cast<size_t>(qq * s);
+                for (int p = 0; p < s; ++p) wr[1 + p] = src[p];
+            } else {
+                for (int p = 0; p < s; ++p) wr[1 + p] = ninf;
+            }
+            wr[s + 1] = in[di][2] ? pool[nt[di][2] + static_cast<size_t>(qq * s)] : ninf;
+        }
         for (int q = 0; q < s; ++q) {
+            const double* up = win + q * ws2;
+            const double* mid = up + ws2;
+            const double* dn = mid + ws2;
             for (int p = 0; p < s; ++p) {
-                const double val = g.value(tile + static_cast<size_t>(q * s + p));
+                const double val = mid[p + 1];
                 if (!(val > thr)) continue;
-                // 3 x 3 NMS; a neighbour's tile is found without division.
-                bool ok = true;
-                for (int dy = -1; dy <= 1 && ok; ++dy) {
-                    int64_t ti = i;
-                    int qq = q + dy;
-                    if (qq < 0) {
-                        qq += s;
-                        --ti;
-                    } else if (qq >= s) {
-                        qq -= s;
-                        ++ti;
-                    }
-                    if (ti < 0 || ti >= h) continue;
-                    for (int dx = -1; dx <= 1; ++dx) {
-                        if (dy == 0 && dx == 0) continue;
-                        int64_t tj = j;
-                        int pp = p + dx;
-                        if (pp < 0) {
-                            pp += s;
-                            --tj;
-                        } else if (pp >= s) {
-                            pp -= s;
-                            ++tj;
-                        }
-                        if (tj < 0 || tj >= w) continue;
-                        const size_t nt = (ti == i && tj == j) ? tile : g.tile(ti, tj);
-                        const double nb = g.value(nt + static_cast<size_t>(qq * s + pp));
-                        const bool earlier = dy < 0 || (dy == 0 && dx < 0);
-                        if (earlier ? !(val > nb) : !(val >= nb)) {
-                            ok = false;
-                            break;
-                        }
-                    }
+                // Earlier neighbours (raster order) strictly below, later ones not above.
+                if (!(val > up[p]) || !(val > up[p + 1]) || !(val > up[p + 2]) || !(val > mid[p]) ||
+                    !(val >= mid[p + 2]) || !(val >= dn[p]) || !(val >= dn[p + 1]) || !(val >= dn[p + 2])) {
+                    continue;
                 }
-                if (ok) ws.found.push_back({val, (i * s + q) * gw + j * s + p});
+                ws.found.push_back({val, (i * s + q) * gw + j * s + p});
             }
         }
     }
