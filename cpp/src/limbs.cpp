@@ -59,23 +59,58 @@ void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int
     }
 }
 
-// One limb, every pair (ia, ib).  Samples may be *tested* in any order (a pair is
-// rejected once too few can still pass), but the score adds the passing
-// projections in sample order, as the reference does.  Order tested: the two
-// end points (cached per peak), then the inner samples.
+// One limb, every pair (ia, ib), in two passes per start peak ia.  Samples may be
+// *tested* in any order (a pair is rejected once too few can still pass), but the
+// score adds the passing projections in sample order, as the reference does.
+// Pass 1 runs over every ib with few unpredictable branches: the pair's geometry
+// and its two end samples (PAF cached per peak); pairs whose ends already fail
+// more often than allowed are dropped there.  Pass 2 tests the inner samples of
+// the pairs left.  The reference's rule `passed >= paf_min_above * n` is turned
+// into a per-n count of allowed failures with the same double comparison.
 template <bool Upsampled>
 void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, const double* xb, int64_t nb,
                 const DecodeConfig& cfg, LimbScratch& ws) {
     const int64_t gh = f.h * f.t.s, gw = f.w * f.t.s;
-    const double lo_n = static_cast<double>(cfg.paf_min_samples), hi_n = static_cast<double>(cfg.paf_max_samples);
+    const int64_t lo = cfg.paf_min_samples, hi = cfg.paf_max_samples;
+    const double lo_n = static_cast<double>(lo), hi_n = static_cast<double>(hi);
     const double thr = cfg.paf_threshold;
     paf_at_peaks(f, xa, na, gw, gh, ws.at_a);
     paf_at_peaks(f, xb, nb, gw, gh, ws.at_b);
-    ws.proj.resize(static_cast<size_t>(cfg.paf_max_samples));
+    ws.proj.resize(static_cast<size_t>(hi));
     double* proj = ws.proj.data();
+    // max_fail[n - lo]: the most failed samples a pair of n samples may have and
+    // still reach need = paf_min_above * n (the reference rejects when
+    // n - failed < need; that is monotone in failed).
+    ws.max_fail.resize(static_cast<size_t>(hi - lo + 1));
+    for (int64_t n = lo; n <= hi; ++n) {
+        const double need = cfg.paf_min_above * static_cast<double>(n);
+        int64_t m = 0;
+        while (m < n && !(static_cast<double>(n - (m + 1)) < need)) ++m;
+        ws.max_fail[static_cast<size_t>(n - lo)] = m;
+    }
+    const int64_t* max_fail = ws.max_fail.data();
+    ws.pairs.resize(static_cast<size_t>(nb));
+    LimbScratch::Pair* pairs = ws.pairs.data();
+    const LimbScratch::PeakPaf* at_b = ws.at_b.data();
+
     for (int64_t ia = 0; ia < na; ++ia) {
         const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
         const LimbScratch::PeakPaf& pa = ws.at_a[static_cast<size_t>(ia)];
+        // The PAF vector at grid (px, py): cached when it is a peak's position.
+        auto value = [&](int64_t px, int64_t py, const LimbScratch::PeakPaf& pb, double& vx, double& vy) {
+            if (px == pa.px && py == pa.py) {
+                vx = pa.vx;
+                vy = pa.vy;
+            } else if (px == pb.px && py == pb.py) {
+                vx = pb.vx;
+                vy = pb.vy;
+            } else {
+                f.at(px, py, vx, vy);
+            }
+        };
+
+        // Pass 1: geometry and end samples (t = 0 and t = (n-1)/(n-1) = 1).
+        int64_t kept = 0;
         for (int64_t ib = 0; ib < nb; ++ib) {
             const double dx = xb[2 * ib] - ax;
             const double dy = xb[2 * ib + 1] - ay;
@@ -86,39 +121,45 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             double nf = std::floor(std::sqrt(5.0 * (adx > ady ? adx : ady)) + 0.5);
             nf = nf < lo_n ? lo_n : (nf > hi_n ? hi_n : nf);
             const int64_t n = static_cast<int64_t>(nf);
-            const double need = cfg.paf_min_above * static_cast<double>(n);
+            const LimbScratch::PeakPaf& pb = at_b[ib];
+            double v0x, v0y, v1x, v1y;
+            value(grid_index(ax + 0.0 * dx, gw), grid_index(ay + 0.0 * dy, gh), pb, v0x, v0y);
+            value(grid_index(ax + 1.0 * dx, gw), grid_index(ay + 1.0 * dy, gh), pb, v1x, v1y);
+            const double p0 = v0x * ux + v0y * uy;
+            const double p1 = v1x * ux + v1y * uy;
+            const int64_t failed = static_cast<int64_t>(!(p0 > thr)) + static_cast<int64_t>(!(p1 > thr));
+            LimbScratch::Pair& q = pairs[kept];
+            q.dx = dx;
+            q.dy = dy;
+            q.ux = ux;
+            q.uy = uy;
+            q.p0 = p0;
+            q.p1 = p1;
+            q.n = n;
+            q.ib = ib;
+            q.failed = failed;
+            kept += static_cast<int64_t>(failed <= max_fail[n - lo]);
+        }
+
+        // Pass 2: inner samples, sample i at A + (i / (n-1)) * d, rounded and clamped.
+        for (int64_t k = 0; k < kept; ++k) {
+            const LimbScratch::Pair& q = pairs[k];
+            const int64_t n = q.n;
+            const int64_t allowed = max_fail[n - lo];
+            const LimbScratch::PeakPaf& pb = at_b[q.ib];
             const double denom = static_cast<double>(n - 1);
-            int64_t failed = 0;
-            bool rejected = false;
-            // Sample i of the reference: A + (i / (n-1)) * d, rounded and clamped.
-            auto sample = [&](int64_t i) {
+            int64_t failed = q.failed;
+            proj[0] = q.p0;
+            proj[n - 1] = q.p1;
+            for (int64_t i = 1; i < n - 1; ++i) {
                 const double ti = static_cast<double>(i) / denom;
-                const int64_t px = grid_index(ax + ti * dx, gw);
-                const int64_t py = grid_index(ay + ti * dy, gh);
                 double vx, vy;
-                if (px == pa.px && py == pa.py) {
-                    vx = pa.vx;
-                    vy = pa.vy;
-                } else {
-                    const LimbScratch::PeakPaf& pb = ws.at_b[static_cast<size_t>(ib)];
-                    if (px == pb.px && py == pb.py) {
-                        vx = pb.vx;
-                        vy = pb.vy;
-                    } else {
-                        f.at(px, py, vx, vy);
-                    }
-                }
-                const double pr = vx * ux + vy * uy;
+                value(grid_index(ax + ti * q.dx, gw), grid_index(ay + ti * q.dy, gh), pb, vx, vy);
+                const double pr = vx * q.ux + vy * q.uy;
                 proj[i] = pr;
-                if (!(pr > thr)) {
-                    ++failed;
-                    if (static_cast<double>(n - failed) < need) rejected = true;
-                }
-            };
-            sample(0);
-            if (!rejected) sample(n - 1);
-            for (int64_t i = 1; i < n - 1 && !rejected; ++i) sample(i);
-            if (rejected) continue;
+                if (!(pr > thr) && ++failed > allowed) break;
+            }
+            if (failed > allowed) continue;
             int64_t passed = 0;
             double total = 0.0;
             for (int64_t i = 0; i < n; ++i) {
@@ -127,10 +168,10 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
                     total += proj[i];
                 }
             }
-            if (passed > 0 && static_cast<double>(passed) >= need) {
+            if (passed > 0) {
                 // proj > thr for every summed term, so the score is never NaN.
                 ws.cands.push_back({total / static_cast<double>(passed), static_cast<int32_t>(ia),
-                                    static_cast<int32_t>(ib)});
+                                    static_cast<int32_t>(q.ib)});
             }
         }
     }

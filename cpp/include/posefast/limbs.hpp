@@ -20,7 +20,13 @@ struct LimbScratch {
     };
     std::vector<Cand> cands;
     std::vector<PeakPaf> at_a, at_b;  // PAF at the peaks of the limb's two keypoints
+    struct Pair {                     // a pair left after its end samples
+        double dx, dy, ux, uy, p0, p1;  // B - A, unit direction, end projections
+        int64_t n, ib, failed;          // samples, end peak, failed end samples
+    };
     std::vector<double> proj;         // projections of one pair's samples
+    std::vector<Pair> pairs;          // pairs of one start peak left for the inner samples
+    std::vector<int64_t> max_fail;    // [paf_max_samples - paf_min_samples + 1]
 };
 
 // Score every pair of peaks of every limb on pafs float32 [2L', h, w] (the decode
