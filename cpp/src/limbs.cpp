@@ -78,16 +78,6 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
     paf_at_peaks(f, xb, nb, gw, gh, ws.at_b);
     ws.proj.resize(static_cast<size_t>(hi));
     double* proj = ws.proj.data();
-    // max_fail[n - lo]: the most failed samples a pair of n samples may have and
-    // still reach need = paf_min_above * n (the reference rejects when
-    // n - failed < need; that is monotone in failed).
-    ws.max_fail.resize(static_cast<size_t>(hi - lo + 1));
-    for (int64_t n = lo; n <= hi; ++n) {
-        const double need = cfg.paf_min_above * static_cast<double>(n);
-        int64_t m = 0;
-        while (m < n && !(static_cast<double>(n - (m + 1)) < need)) ++m;
-        ws.max_fail[static_cast<size_t>(n - lo)] = m;
-    }
     const int64_t* max_fail = ws.max_fail.data();
     ws.pairs.resize(static_cast<size_t>(nb));
     LimbScratch::Pair* pairs = ws.pairs.data();
@@ -192,6 +182,17 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
     out.a.clear();
     out.b.clear();
     out.scores.clear();
+    // max_fail[n - paf_min_samples]: the most failed samples a pair of n samples may
+    // have and still reach need = paf_min_above * n (the reference rejects when
+    // n - failed < need; that is monotone in failed).
+    const int64_t lo = cfg.paf_min_samples, hi = cfg.paf_max_samples;
+    ws.max_fail.resize(static_cast<size_t>(hi - lo + 1));
+    for (int64_t n = lo; n <= hi; ++n) {
+        const double need = cfg.paf_min_above * static_cast<double>(n);
+        int64_t m = 0;
+        while (m < n && !(static_cast<double>(n - (m + 1)) < need)) ++m;
+        ws.max_fail[static_cast<size_t>(n - lo)] = m;
+    }
     for (int64_t l = 0; l < layout.num_limbs; ++l) {
         const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
         const float* fx = pafs.channel(layout.paf[2 * l]);
