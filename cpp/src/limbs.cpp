@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "posefast/upsample.hpp"
+#include "scan.hpp"
 
 namespace posefast {
 namespace {
@@ -59,6 +60,61 @@ void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int
     }
 }
 
+// Per pair (A, B_ib): d = B - A, norm, unit direction and sample count n, with the
+// reference's operations: norm = sqrt(dx*dx + dy*dy), u = d / norm,
+// n = clamp(floor(sqrt(5 * max(|dx|, |dy|)) + 0.5), lo, hi).  Where norm < 1e-6 or
+// NaN the other fields are unused.  floor(v) for v = sqrt(.) + 0.5 >= 0.5: v is
+// first capped at hi + 1 (every v >= hi + 1 clamps to hi either way, inf included),
+// then truncated, which is floor for positive values.
+void geometry(double ax, double ay, const double* xb, int64_t nb, double lo_n, double hi_n, LimbScratch::Geo* geo) {
+    int64_t ib = 0;
+#ifdef POSEFAST_SCAN_SSE2
+    const __m128d vax = _mm_set1_pd(ax), vay = _mm_set1_pd(ay);
+    const __m128d five = _mm_set1_pd(5.0), half = _mm_set1_pd(0.5);
+    const __m128d cap = _mm_set1_pd(hi_n + 1.0), vlo = _mm_set1_pd(lo_n), vhi = _mm_set1_pd(hi_n);
+    const __m128d sign = _mm_set1_pd(-0.0);
+    for (; ib + 2 <= nb; ib += 2) {
+        const __m128d p0 = _mm_loadu_pd(xb + 2 * ib), p1 = _mm_loadu_pd(xb + 2 * ib + 2);
+        const __m128d dx = _mm_sub_pd(_mm_unpacklo_pd(p0, p1), vax);
+        const __m128d dy = _mm_sub_pd(_mm_unpackhi_pd(p0, p1), vay);
+        const __m128d norm = _mm_sqrt_pd(_mm_add_pd(_mm_mul_pd(dx, dx), _mm_mul_pd(dy, dy)));
+        const __m128d ux = _mm_div_pd(dx, norm), uy = _mm_div_pd(dy, norm);
+        // max_pd(a, b) is a > b ? a : b, the reference's selection.
+        const __m128d m = _mm_max_pd(_mm_andnot_pd(sign, dx), _mm_andnot_pd(sign, dy));
+        const __m128d v = _mm_min_pd(_mm_add_pd(_mm_sqrt_pd(_mm_mul_pd(five, m)), half), cap);
+        const __m128d fl = _mm_cvtepi32_pd(_mm_cvttpd_epi32(v));
+        const __m128d n = _mm_max_pd(vlo, _mm_min_pd(vhi, fl));
+        double t[12];
+        _mm_storeu_pd(t, dx);
+        _mm_storeu_pd(t + 2, dy);
+        _mm_storeu_pd(t + 4, norm);
+        _mm_storeu_pd(t + 6, ux);
+        _mm_storeu_pd(t + 8, uy);
+        _mm_storeu_pd(t + 10, n);
+        for (int k = 0; k < 2; ++k) {
+            LimbScratch::Geo& g = geo[ib + k];
+            g.dx = t[k];
+            g.dy = t[2 + k];
+            g.norm = t[4 + k];
+            g.ux = t[6 + k];
+            g.uy = t[8 + k];
+            g.n = t[10 + k];
+        }
+    }
+#endif
+    for (; ib < nb; ++ib) {
+        LimbScratch::Geo& g = geo[ib];
+        g.dx = xb[2 * ib] - ax;
+        g.dy = xb[2 * ib + 1] - ay;
+        g.norm = std::sqrt(g.dx * g.dx + g.dy * g.dy);
+        g.ux = g.dx / g.norm;
+        g.uy = g.dy / g.norm;
+        const double adx = std::fabs(g.dx), ady = std::fabs(g.dy);
+        double nf = std::floor(std::sqrt(5.0 * (adx > ady ? adx : ady)) + 0.5);
+        g.n = nf < lo_n ? lo_n : (nf > hi_n ? hi_n : nf);
+    }
+}
+
 // One limb, every pair (ia, ib), in two passes per start peak ia.  Samples may be
 // *tested* in any order (a pair is rejected once too few can still pass), but the
 // score adds the passing projections in sample order, as the reference does.
@@ -82,6 +138,8 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
     ws.pairs.resize(static_cast<size_t>(nb));
     LimbScratch::Pair* pairs = ws.pairs.data();
     const LimbScratch::PeakPaf* at_b = ws.at_b.data();
+    ws.geo.resize(static_cast<size_t>(nb) + 1);
+    LimbScratch::Geo* geo = ws.geo.data();
 
     for (int64_t ia = 0; ia < na; ++ia) {
         const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
@@ -99,18 +157,17 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             }
         };
 
-        // Pass 1: geometry and end samples (t = 0 and t = (n-1)/(n-1) = 1).
+        // Pass 1a: geometry of every pair (two pairs at a time with SSE2: the same
+        // correctly rounded IEEE operations lane by lane).
+        geometry(ax, ay, xb, nb, lo_n, hi_n, geo);
+
+        // Pass 1b: end samples (t = 0 and t = (n-1)/(n-1) = 1).
         int64_t kept = 0;
         for (int64_t ib = 0; ib < nb; ++ib) {
-            const double dx = xb[2 * ib] - ax;
-            const double dy = xb[2 * ib + 1] - ay;
-            const double norm = std::sqrt(dx * dx + dy * dy);
-            if (!(norm >= 1e-6)) continue;  // also skips NaN positions
-            const double ux = dx / norm, uy = dy / norm;
-            const double adx = std::fabs(dx), ady = std::fabs(dy);
-            double nf = std::floor(std::sqrt(5.0 * (adx > ady ? adx : ady)) + 0.5);
-            nf = nf < lo_n ? lo_n : (nf > hi_n ? hi_n : nf);
-            const int64_t n = static_cast<int64_t>(nf);
+            const LimbScratch::Geo& g = geo[ib];
+            if (!(g.norm >= 1e-6)) continue;  // also skips NaN positions
+            const double dx = g.dx, dy = g.dy, ux = g.ux, uy = g.uy;
+            const int64_t n = static_cast<int64_t>(g.n);
             const LimbScratch::PeakPaf& pb = at_b[ib];
             double v0x, v0y, v1x, v1y;
             value(grid_index(ax + 0.0 * dx, gw), grid_index(ay + 0.0 * dy, gh), pb, v0x, v0y);

@@ -24,6 +24,10 @@ struct LimbScratch {
         double dx, dy, ux, uy, p0, p1;  // B - A, unit direction, end projections
         int64_t n, ib, failed;          // samples, end peak, failed end samples
     };
+    struct Geo {                      // one pair's d = B - A, norm, unit direction, samples
+        double dx, dy, norm, ux, uy, n;
+    };
+    std::vector<Geo> geo;             // [nB] pairs of one start peak
     std::vector<double> proj;         // projections of one pair's samples
     std::vector<Pair> pairs;          // pairs of one start peak left for the inner samples
     std::vector<int64_t> max_fail;    // [paf_max_samples - paf_min_samples + 1]
