@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "posefast/upsample.hpp"
 #include "scan.hpp"
@@ -161,6 +162,7 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
         // correctly rounded IEEE operations lane by lane).
         geometry(ax, ay, xb, nb, lo_n, hi_n, geo);
 
+        constexpr double kMaxFinite = std::numeric_limits<double>::max();
         // Pass 1b: end samples (t = 0 and t = (n-1)/(n-1) = 1).
         int64_t kept = 0;
         for (int64_t ib = 0; ib < nb; ++ib) {
@@ -170,7 +172,13 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             const int64_t n = static_cast<int64_t>(g.n);
             const LimbScratch::PeakPaf& pb = at_b[ib];
             double v0x, v0y, v1x, v1y;
-            value(grid_index(ax + 0.0 * dx, gw), grid_index(ay + 0.0 * dy, gh), pb, v0x, v0y);
+            if (g.norm <= kMaxFinite) {
+                // d is finite, so A + 0 * d is A itself (-0 and +0 round to the same cell).
+                v0x = pa.vx;
+                v0y = pa.vy;
+            } else {
+                value(grid_index(ax + 0.0 * dx, gw), grid_index(ay + 0.0 * dy, gh), pb, v0x, v0y);
+            }
             value(grid_index(ax + 1.0 * dx, gw), grid_index(ay + 1.0 * dy, gh), pb, v1x, v1y);
             const double p0 = v0x * ux + v0y * uy;
             const double p1 = v1x * ux + v1y * uy;
