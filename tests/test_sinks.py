@@ -145,6 +145,25 @@ def test_video_frame_count_and_content(tmp_path, mode):
     assert frames[0].max() > 150    # coloured limbs were drawn
 
 
+def test_video_odd_size_keeps_every_row_and_column(tmp_path):
+    """OpenCV's mp4v writer drops the last row/column of odd sizes; the sink pads instead."""
+    path = tmp_path / "odd.mp4"
+    sink = VideoSink(path, 25.0, (321, 239), "overlay")
+    sink.open()
+    for i in range(3):
+        r = make_result(i, people=1, image=True)
+        img = np.full((239, 321, 3), 40, np.uint8)
+        img[-1, :] = 250          # a bright last row and column must survive
+        img[:, -1] = 250
+        sink.write(FrameResult(r.index, r.time, r.poses, r.ids, img, r.name, (321, 239)))
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    ok, fr = cap.read()
+    assert ok and fr.shape == (240, 322, 3)
+    assert fr[238, 100:200].mean() > 200 and fr[100:200, 320].mean() > 200
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
 def test_draw_poses_does_not_touch_input():
     img = np.full((100, 100, 3), 9, np.uint8)
     kp = np.zeros((1, K, 3), np.float32)

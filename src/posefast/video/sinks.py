@@ -397,7 +397,9 @@ class VideoSink(Sink):
     fps : float
         Frame rate of the output (use the source's to keep timing).
     size : (int, int)
-        ``(width, height)``; frames of another size are resized.
+        ``(width, height)``; frames of another size are resized.  MPEG-4 needs even
+        sizes (OpenCV's encoder would silently drop the last row or column), so an odd
+        size is encoded one pixel larger, the extra row/column repeating the edge.
     mode : {"overlay", "skeleton"}
     layout : str or Layout
     draw_ids : bool
@@ -433,7 +435,10 @@ class VideoSink(Sink):
         if not os.access(self.path.parent, os.W_OK):
             raise OutputError(f"cannot write {self.path}: folder {self.path.parent} is not writable")
         self._created = [] if self.path.exists() else [self.path]
-        w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
+        # Even encoded size: no content row or column is lost (see the class docstring).
+        self._pad = (self.size[0] % 2, self.size[1] % 2)
+        encoded = (self.size[0] + self._pad[0], self.size[1] + self._pad[1])
+        w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, encoded)
         if not w.isOpened():
             raise OutputError(f"cannot open a {self.fourcc} video writer for {self.path} "
                               f"(unwritable path or unsupported container)")
@@ -455,6 +460,8 @@ class VideoSink(Sink):
             self._canvas = np.empty_like(image)
         frame = draw_poses(image, kp, self.layout, ids=result.ids if self.draw_ids else None,
                            mode=self.mode, out=self._canvas)
+        if self._pad != (0, 0):
+            frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_REPLICATE)
         t1 = time.perf_counter()
         self._writer.write(frame)
         if self.timings is not None:
