@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -41,15 +42,18 @@ exit status:
 """
 
 TABLE_HELP = """\
-table columns (--write-table, .csv or .parquet):
+table columns (--write-table, .csv or .parquet), --table-layout tidy (default):
   frame       frame number in the source
   time        seconds from the start of the video (empty/NaN for still images)
   person      track id (with --no-track: the person's rank in the frame, 0 = best)
   keypoint    keypoint name, e.g. RWrist
-  x, y        image pixels; empty/NaN when the keypoint was not found
+  x, y        image pixels (or --keypoint-scale); empty/NaN when the keypoint was not found
   confidence  heatmap score; 0 when the keypoint was not found
   Every keypoint of every detected person is a row (K rows per person and frame);
   frames without people have no rows.
+--table-layout wide: frame, time, person, then <Keypoint>_x, <Keypoint>_y, <Keypoint>_c
+  for every keypoint in the model's order (Nose_x, Nose_y, Nose_c, Neck_x, ...); one
+  row per person and frame; a frame without people is one row with empty values.
 """
 
 
@@ -77,13 +81,13 @@ _nonneg_int = _int_at_least(0)
 
 
 def _seconds(text: str) -> float:
+    """An argparse type: seconds (``40``, ``2.5``) or a clock time (``00:00:40``, ``1:05.5``)."""
+    from .video.sources import parse_time
+
     try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return v
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
@@ -91,9 +95,10 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="image, folder of images, glob pattern (quote it), video file, camera index "
                         "(0, 1, ...) or URL (web pages need yt-dlp)")
     g = p.add_argument_group("input trimming")
-    g.add_argument("--start", type=_seconds, default=0.0, metavar="SECONDS", help="skip this many seconds")
-    g.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
-                   help="process this many seconds (default: to the end)")
+    g.add_argument("--start", type=_seconds, default=0.0, metavar="TIME",
+                   help="skip this much: seconds (40, 2.5) or HH:MM:SS(.ms) / MM:SS (00:00:40)")
+    g.add_argument("--duration", type=_seconds, default=None, metavar="TIME",
+                   help="process this much, same forms as --start (default: to the end)")
     g.add_argument("--frame-step", type=_positive_int, default=1, metavar="N", help="process every N-th frame")
     m = p.add_argument_group("model and decoding")
     m.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or .onnx path (default {DEFAULT_MODEL})")
@@ -107,8 +112,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--upsample", type=_positive_int, default=None, metavar="S",
                    help="decode on maps upsampled S times (default: the decoder's, 4; 1 is fastest)")
     t = p.add_argument_group("tracking")
-    t.add_argument("--track", dest="track", action="store_true", default=True,
-                   help="stable person ids across frames (default)")
+    t.add_argument("--track", dest="track", action="store_true", default=None,
+                   help="stable person ids across frames (default for videos, cameras and URLs; image "
+                        "inputs are independent pictures unless --track is given)")
     t.add_argument("--no-track", dest="track", action="store_false", help="no tracking (person_id -1)")
     t.add_argument("--max-missing", type=_nonneg_int, default=10, metavar="FRAMES",
                    help="frames a person may vanish before the id is retired (default 10)")
@@ -117,14 +123,40 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--beta", type=float, default=0.05, help="One-Euro speed coefficient (default 0.05)")
     t.add_argument("--d-cutoff", type=float, default=1.0, help="One-Euro speed cutoff, Hz (default 1.0)")
     o = p.add_argument_group("outputs (any combination, written in one pass)")
-    o.add_argument("--write-json", metavar="DIR", help="OpenPose JSON, one <name>_<frame>_keypoints.json per frame")
-    o.add_argument("--write-table", metavar="FILE", help="tidy keypoint table, .csv or .parquet (columns below)")
-    o.add_argument("--write-coco", metavar="FILE", help="COCO keypoint results JSON (COCO-17 order)")
-    o.add_argument("--write-video", metavar="FILE", help="rendered video (mp4v), same fps and frame count")
+    o.add_argument("--write-json", metavar="DIR",
+                   help="OpenPose JSON: <video>_<frame:012d>_keypoints.json per frame, <image>_keypoints.json "
+                        "per image")
+    o.add_argument("--write-table", metavar="FILE", help="keypoint table, .csv or .parquet (columns below)")
+    o.add_argument("--table-layout", choices=("tidy", "wide"), default="tidy",
+                   help="tidy: a row per keypoint; wide: a row per person with <Keypoint>_x/_y/_c columns "
+                        "(default tidy)")
+    o.add_argument("--keypoint-scale", type=int, choices=(0, 3, 4), default=0,
+                   help="x, y in --write-json and --write-table: 0 pixels, 3 [0, 1], 4 [-1, 1] (OpenPose's "
+                        "--keypoint_scale; default 0)")
+    o.add_argument("--write-coco", metavar="FILE",
+                   help="COCO keypoint results JSON (COCO-17 order); image_id = the number ending an image's "
+                        "file name, else the frame number (with FILE.image_ids.json for images)")
+    o.add_argument("--write-video", metavar="FILE",
+                   help="rendered video: H.264 MP4 with the source's sound, fragmented so that it plays even "
+                        "after a kill (.mp4, .m4v, .mov or .mkv)")
+    o.add_argument("--write-video-fps", type=float, default=None, metavar="FPS",
+                   help="frame rate of --write-video (default: source fps / --frame-step, 1 for images; "
+                        "another rate drops the sound)")
+    o.add_argument("--video-preset", default="ultrafast", metavar="NAME",
+                   help="x264 preset of --write-video: ultrafast (default, keeps up on 2 cores), veryfast, "
+                        "medium, ... (slower = smaller file)")
+    o.add_argument("--no-video-audio", action="store_true", help="--write-video without the source's sound")
+    o.add_argument("--write-images", metavar="DIR",
+                   help="rendered frames: <image>_rendered.png per image, <video>_<frame:012d>_rendered.png "
+                        "per frame")
+    o.add_argument("--write-images-format", choices=("png", "jpg"), default="png",
+                   help="file format of --write-images (default png)")
     o.add_argument("--render", choices=("overlay", "skeleton"), default="overlay",
-                   help="--write-video content: skeleton over the frame, or on black (default overlay)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    p.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+                   help="--write-video/--write-images content: skeleton over the frame, or on black "
+                        "(default overlay)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar or summary, and no FFmpeg/OpenCV warnings")
+    p.add_argument("--verbose", "-v", action="store_true", help="log at INFO level (FFmpeg's warnings included)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,21 +222,59 @@ def _make_estimator(args):
                      config=config, threads=args.threads)
 
 
+def _is_images(source) -> bool:
+    from .video.sources import ImageSource
+
+    return isinstance(source, ImageSource)
+
+
+def _video_sink(args, source, layout, timings):
+    """--write-video: frame rate and sound from the source (see posefast.video.avvideo)."""
+    from .video.avvideo import AudioSpan, make_video_sink
+
+    images = _is_images(source)
+    step = max(int(getattr(source, "step", 1) or 1), 1)
+    natural = None if images or not source.fps else source.fps / step
+    if args.write_video_fps is not None and not (math.isfinite(args.write_video_fps) and args.write_video_fps > 0):
+        raise UsageError(f"--write-video-fps must be > 0, got {args.write_video_fps:g}")
+    fps = args.write_video_fps or natural or (1.0 if images else 25.0)
+    audio = None
+    media = getattr(source, "media", None)
+    if media is not None and not args.no_video_audio:
+        if natural is not None and abs(fps - natural) < 1e-3:
+            start = source.start_frame / source.fps
+            end = None if source.stop_frame is None else source.stop_frame / source.fps
+            audio = AudioSpan(str(media), start, end)
+        else:
+            logging.getLogger("posefast").warning(
+                "--write-video %s at %g fps (the source's span plays at %g fps): the sound is left out, it "
+                "would drift", args.write_video, fps, natural or 0)
+    return make_video_sink(args.write_video, fps, source.size, args.render, layout, audio=audio,
+                           timings=timings, preset=args.video_preset)
+
+
 def _open_sinks(args, source, est, timings) -> list:
-    from .video.sinks import CocoSink, JsonSink, TableSink, ThreadedSink, VideoSink
+    from .video.imagesink import ImageSink
+    from .video.sinks import CocoSink, JsonSink, TableSink, ThreadedSink
 
     sinks = []
     layout = est.layout
+    images = _is_images(source)
     # construct (checks names and formats) before creating anything on disk
     if args.write_json:
-        sinks.append(JsonSink(args.write_json))
+        sinks.append(JsonSink(args.write_json, per_image=images, keypoint_scale=args.keypoint_scale))
     if args.write_table:
-        sinks.append(TableSink(args.write_table, layout))
+        sinks.append(TableSink(args.write_table, layout, table_layout=args.table_layout,
+                               keypoint_scale=args.keypoint_scale))
     if args.write_coco:
-        sinks.append(CocoSink(args.write_coco, layout))
+        listed = [(i * source.step, p) for i, p in enumerate(source.paths)] if images else None
+        sinks.append(CocoSink(args.write_coco, layout, images=listed))
     if args.write_video:
-        sinks.append(ThreadedSink(VideoSink(args.write_video, source.fps or 25.0, source.size, args.render,
-                                            layout, timings=timings)))
+        sinks.append(ThreadedSink(_video_sink(args, source, layout, timings)))
+    if args.write_images:
+        sinks.append(ThreadedSink(ImageSink(args.write_images, args.render, layout,
+                                            image_format=args.write_images_format, per_image=images,
+                                            timings=timings)))
     opened = []
     try:
         for s in sinks:
@@ -246,7 +316,7 @@ def _prepare(args):
     from .video.sources import open_source
     from .video.tracking import TrackerConfig
 
-    if args.smooth and not args.track:
+    if args.smooth and args.track is False:
         raise UsageError("--smooth works per track: it cannot be combined with --no-track")
     try:
         smooth = OneEuroConfig(args.min_cutoff, args.beta, args.d_cutoff) if args.smooth else False
@@ -257,6 +327,11 @@ def _prepare(args):
     source = open_source(args.input, start=args.start, duration=args.duration, step=args.frame_step)
     sinks: list = []
     try:
+        if args.track is None:  # image inputs are independent pictures unless --track is given
+            args.track = not _is_images(source)
+            if args.smooth and not args.track:
+                raise UsageError("--smooth works per track, and image inputs are not tracked unless you add "
+                                 "--track")
         est = _make_estimator(args)
         timings = StageTimes()
         sinks = _open_sinks(args, source, est, timings)
@@ -367,6 +442,32 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+def _third_party_logs(quiet: bool, verbose: bool) -> None:
+    """FFmpeg's and OpenCV's own messages: none under -q, FFmpeg's warnings too under -v.
+
+    OpenCV's FFmpeg reads ``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a video, so the
+    variable is set here, before any input is opened (a value already set wins).  PyAV
+    keeps FFmpeg quiet unless asked; under -v its messages go to the logging module.
+    """
+    if quiet:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        try:
+            import cv2
+
+            cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: OpenCV's own [ WARN ] lines
+        except (ImportError, AttributeError):  # pragma: no cover
+            pass
+    elif verbose:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "24")   # AV_LOG_WARNING
+        try:
+            import av.logging
+
+            av.logging.set_level(av.logging.WARNING)
+        except ImportError:
+            pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``posefast`` command; returns the exit status."""
     parser = build_parser()
@@ -376,6 +477,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _third_party_logs(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

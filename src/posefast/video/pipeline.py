@@ -337,6 +337,26 @@ class Pipeline:
                 log.warning("pipeline thread %s did not stop within 30 s", th.name)
         self.source.close()
 
+    def to_dataframe(self, table_layout: str = "tidy", keypoint_scale: int = 0):
+        """Consume the remaining results into a pandas DataFrame (see :func:`posefast.video.tables.to_dataframe`).
+
+        Parameters
+        ----------
+        table_layout : {"tidy", "wide"}
+        keypoint_scale : {0, 3, 4}
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from .tables import to_dataframe
+
+        try:
+            return to_dataframe(self, self.estimator.layout if hasattr(self.estimator, "layout") else None,
+                                table_layout=table_layout, keypoint_scale=keypoint_scale)
+        finally:
+            self.close()
+
     def __enter__(self) -> "Pipeline":
         return self
 
@@ -345,8 +365,8 @@ class Pipeline:
 
 
 def process(source: Union[str, os.PathLike, int, Source], estimator: Any = None, *,
-            start: float = 0.0, duration: float | None = None, step: int = 1, batch_size: int = 1,
-            track: bool = True, tracker: Tracker | TrackerConfig | None = None,
+            start: float | str = 0.0, duration: float | str | None = None, step: int = 1, batch_size: int = 1,
+            track: bool | None = None, tracker: Tracker | TrackerConfig | None = None,
             smooth: bool | OneEuroConfig = False, keep_images: bool = False,
             timings: StageTimes | None = None, cancel: threading.Event | None = None) -> Pipeline:
     """Stream pose results over a video, camera, URL or images.
@@ -358,14 +378,15 @@ def process(source: Union[str, os.PathLike, int, Source], estimator: Any = None,
         checked) immediately, so bad input raises here, before any work.
     estimator : posefast.Estimator, optional
         The network and decoder; default ``posefast.Estimator()``.
-    start, duration : float
-        Seconds to skip, and to process (videos).
+    start, duration : float or str
+        Time to skip, and to process (videos): seconds or ``"HH:MM:SS(.ms)"``.
     step : int
         Keep every ``step``-th frame.
     batch_size : int
         Frames per network call (N).
-    track : bool
-        Give people stable ids across frames (``FrameResult.ids``).
+    track : bool, optional
+        Give people stable ids across frames (``FrameResult.ids``).  Default: yes for
+        videos, cameras and URLs; no for images (independent pictures).
     tracker : Tracker or TrackerConfig, optional
         Tracker to use, or its settings.
     smooth : bool or OneEuroConfig
@@ -392,6 +413,10 @@ def process(source: Union[str, os.PathLike, int, Source], estimator: Any = None,
     """
     src = open_source(source, start=start, duration=duration, step=step)
     try:
+        if track is None:
+            from .sources import ImageSource
+
+            track = not isinstance(src, ImageSource)
         if estimator is None:
             from ..models.estimator import Estimator
 
