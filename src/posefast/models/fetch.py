@@ -180,7 +180,10 @@ def download_file(urls: Union[str, Sequence[str]], dest: PathLike, sha256: Optio
         raise last
     cls = ChecksumError if isinstance(last, ChecksumError) else FetchError
     raise cls(f"could not download {dest.name}: " + "; ".join(errors)
-              + " (check the network, or download the file yourself and pass base_url='file:///its/folder/')") from last
+              + " (check the network; or point POSEFAST_MODEL_PATH at a folder that holds <model>/model.onnx; "
+                "or download the file yourself and run `posefast models fetch --base-url file:///its/folder/` "
+                "(Python: base_url=...); or convert an OpenPose/TensorFlow model you have with "
+                "`posefast models convert`)") from last
 
 
 def _urls_for(f: ModelFile, base_url: Optional[str], urls: Optional[Mapping[str, str]]) -> list[str]:
