@@ -442,6 +442,9 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+_LOG_ENV = ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL")
+
+
 def _third_party_logs(quiet: bool, verbose: bool) -> None:
     """FFmpeg's and OpenCV's own messages: none under -q, FFmpeg's warnings too under -v.
 
@@ -477,6 +480,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    saved = {k: os.environ.get(k) for k in _LOG_ENV}
     _third_party_logs(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     try:
         return int(args.func(args))
@@ -487,6 +491,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("posefast").info("unexpected failure", exc_info=True)
         _error(f"{type(exc).__name__}: {exc} (run with -v for details)")
         return EXIT_FAILURE
+    finally:  # main() called in-process (tests, notebooks): leave the environment as it was
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 if __name__ == "__main__":  # pragma: no cover
