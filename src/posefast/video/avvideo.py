@@ -58,7 +58,6 @@ VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matros
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 _FRAGMENTED = "frag_keyframe+empty_moov+default_base_moof"
 _COPY_AUDIO = ("aac", "mp3")          # codecs copied as they are (play in MP4 everywhere)
-_AUDIO_LEAD = 0.5                     # seconds of audio muxed ahead of the video
 _AVCOL_SPC_SMPTE170M = 6              # BT.601 matrix: what cv2.COLOR_BGR2YUV_I420 computes
 _AVCOL_RANGE_MPEG = 1                 # limited range (16-235), also what OpenCV computes
 
@@ -135,29 +134,44 @@ class _AudioFeed:
             self._in.close()
             raise
         self.done = False
+        self._pending = None        # a demuxed packet that ends after the video so far
         self.muxed_until = 0.0      # output seconds of the audio muxed so far
         self.path = path
 
     def _next_packets(self, until: float):
-        """Packets (copy) or encoded packets (re-encode) up to output time ``until``."""
+        """Packets (copy) or encoded packets (re-encode) that end by output time ``until``.
+
+        A packet that would end later waits in ``_pending`` for the next call, so the
+        sound never runs past the video (players would show the last frame for it).
+        """
         tb = self.ist.time_base
-        for pkt in self._packets:
-            if pkt.pts is None or pkt.size == 0:
-                if pkt.size == 0:  # demuxer flush packet: the end of the stream
-                    break
+        while True:
+            pkt, self._pending = self._pending, None
+            if pkt is None:
+                pkt = next(self._packets, None)
+                if pkt is None:
+                    self.done = True
+                    return
+            if pkt.pts is None:
+                if pkt.size == 0:  # the demuxer's flush packet: the end of the stream
+                    self.done = True
+                    return
                 continue
             t = float(pkt.pts * tb)
+            dur = float(pkt.duration * tb) if pkt.duration else 0.0
             if t < self.t0 - 1e-9:
                 continue
-            if self.t1 is not None and t >= self.t1 - 1e-9:
-                break
+            if self.t1 is not None and t + dur > self.t1 + 1e-6:
+                self.done = True
+                return
             out_t = t - self.t0
+            if out_t + dur > until + 1e-6:
+                self._pending = pkt
+                return
             if self.copy:
                 shift = int(round(self.t0 / tb))
                 pkt.pts -= shift
-                pkt.dts = pkt.pts if pkt.dts is None else pkt.dts - shift
-                if pkt.dts < 0:
-                    pkt.dts = 0
+                pkt.dts = pkt.pts if pkt.dts is None else max(pkt.dts - shift, 0)
                 pkt.stream = self.ost
                 yield pkt
             else:
@@ -166,16 +180,13 @@ class _AudioFeed:
                     frame.time_base = Fraction(1, frame.sample_rate)
                     self._samples += frame.samples
                     yield from self.ost.encode(frame)
-            self.muxed_until = out_t
-            if out_t >= until:
-                return
-        self.done = True
+            self.muxed_until = out_t + dur
 
     def mux_until(self, out, until: float) -> None:
-        """Mux the audio up to output second ``until`` (plus the lead)."""
-        if self.done or until + _AUDIO_LEAD <= self.muxed_until:
+        """Mux the audio that ends by output second ``until`` (the end of the video so far)."""
+        if self.done or until <= self.muxed_until:
             return
-        for p in self._next_packets(until + _AUDIO_LEAD):
+        for p in self._next_packets(until):
             out.mux(p)
 
     def finish(self, out, end: float) -> None:
@@ -365,8 +376,8 @@ class AvVideoSink(Sink):
         try:
             for p in self._vs.encode(frame):
                 self._out.mux(p)
-            if self._feed is not None:
-                self._feed.mux_until(self._out, self.frames_written / self.fps)
+            if self._feed is not None:  # the sound up to the end of this frame
+                self._feed.mux_until(self._out, (self.frames_written + 1) / self.fps)
         except (OSError, av.error.FFmpegError) as exc:
             self._raise_write(exc)
         self.frames_written += 1

@@ -57,6 +57,9 @@ def read_table(path: Union[str, os.PathLike]) -> dict[str, np.ndarray]:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or [h.strip() for h in header] != list(TABLE_COLUMNS):
+                if header and any(h.endswith("_x") for h in header):
+                    raise PlotError(f"{path} is a wide table; plot reads tidy tables: write one with "
+                                    f"--table-layout tidy (the default)")
                 raise PlotError(f"{path} is not a posefast table: header {header}, expected {list(TABLE_COLUMNS)}")
             rows = list(reader)
         def num(i: int) -> np.ndarray:
