@@ -327,17 +327,17 @@ def _prepare(args):
     source = open_source(args.input, start=args.start, duration=args.duration, step=args.frame_step)
     sinks: list = []
     try:
-        if args.track is None:  # image inputs are independent pictures unless --track is given
-            args.track = not _is_images(source)
-            if args.smooth and not args.track:
-                raise UsageError("--smooth works per track, and image inputs are not tracked unless you add "
-                                 "--track")
+        # image inputs are independent pictures unless --track is given (args stay as parsed:
+        # a run over several inputs resolves this per input)
+        track = args.track if args.track is not None else not _is_images(source)
+        if args.smooth and not track:
+            raise UsageError("--smooth works per track, and image inputs are not tracked unless you add --track")
         est = _make_estimator(args)
         timings = StageTimes()
         sinks = _open_sinks(args, source, est, timings)
         keep = any(s.needs_image for s in sinks)
         cancel = threading.Event()
-        pipe = process(source, est, batch_size=args.batch_size, track=args.track,
+        pipe = process(source, est, batch_size=args.batch_size, track=track,
                        tracker=TrackerConfig(max_missing=args.max_missing), smooth=smooth,
                        keep_images=keep, timings=timings, cancel=cancel)
     except BaseException:  # Ctrl-C during set-up included: nothing half-made stays behind
@@ -393,7 +393,7 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
             found = 100.0 * summary.people_frames / summary.frames if summary.frames else 0.0
             ids = sorted(summary.ids)
             id_text = (f"; track ids: {', '.join(map(str, ids[:20]))}{' ...' if len(ids) > 20 else ''}"
-                       if args.track else "")
+                       if pipe.tracker is not None else "")
             _say(args, f"posefast: {done}; people in {found:.0f}% of frames{id_text}")
         return EXIT_OK
     if summary.cancelled or isinstance(err, KeyboardInterrupt):
