@@ -17,8 +17,10 @@ OpenVINO op                ONNX
 Parameter (f16/f32)        graph input, float32; a 4-D input is ``[N, C, H, W]`` with N, H, W
                            dynamic (the IR's declared size is not baked in anywhere)
 Convolution                Conv (``strides``, ``dilations``, ``pads_begin``/``pads_end``,
-                           ``auto_pad`` explicit/valid/same_upper/same_lower); a following
-                           per-channel constant Add becomes its bias
+                           ``auto_pad`` explicit/valid/same_upper/same_lower; SAME with
+                           dilations and strides > 1 as a Pad computed from the input's
+                           run-time size); a following per-channel constant Add becomes
+                           its bias
 GroupConvolution           Conv with ``group = G`` (weights ``[G, O/G, I/G, kH, kW]``
                            reshaped to ``[O, I/G, kH, kW]``)
 Add, Subtract, Multiply,   the ONNX op of the same name (numpy broadcasting in both)
@@ -28,7 +30,9 @@ FakeQuantize               ``fake_quantize="drop"``: removed (a float model);
                            :func:`convert_openvino`)
 ReLU, Elu, Sigmoid, Clamp  Relu, Elu, Sigmoid, Clip
 PReLU                      PRelu (a per-channel slope reshaped to ``[C, 1, 1]``)
-MaxPool, AvgPool (opset1)  MaxPool, AveragePool (``rounding_type`` -> ``ceil_mode``)
+MaxPool, AvgPool           MaxPool, AveragePool (``rounding_type`` floor/ceil ->
+                           ``ceil_mode``, ``exclude-pad`` -> ``count_include_pad``;
+                           MaxPool-8's indices output must be unused)
 Concat                     Concat
 Convert (on activations)   nothing between float types (activations are float32 throughout)
 Result                     graph output, named as the IR's output tensor (OpenVINO's
