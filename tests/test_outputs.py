@@ -412,3 +412,23 @@ def test_video_names_and_presets_checked_before_work(tmp_path):
         AvVideoSink(tmp_path / "x.avi", 25, (64, 64))
     with pytest.raises(OutputError, match="ultrafast"):
         AvVideoSink(tmp_path / "x.mp4", 25, (64, 64), preset="fastest")
+
+
+@pytest.mark.parametrize("kind", ["pyav", "opencv"])
+def test_other_sized_frames_are_letterboxed_not_stretched(kind, tmp_path):
+    from posefast.video.avvideo import AvVideoSink
+    from posefast.video.sinks import VideoSink
+
+    path = tmp_path / f"{kind}.mp4"
+    sink = AvVideoSink(path, 1.0, (160, 80)) if kind == "pyav" else VideoSink(path, 1.0, (160, 80))
+    sink.open()
+    sink.write(_result(0, np.full((80, 160, 3), 255, np.uint8)))      # the canvas
+    sink.write(_result(1, np.full((160, 80, 3), 255, np.uint8)))      # portrait: 40x80 in the middle
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    frames = [cap.read()[1] for _ in range(2)]
+    cap.release()
+    assert frames[1].shape[:2] == (80, 160)
+    portrait = frames[1].astype(float)
+    assert portrait[:, :50].mean() < 20 and portrait[:, -50:].mean() < 20     # black bars, not stretched
+    assert portrait[:, 65:95].mean() > 230

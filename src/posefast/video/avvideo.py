@@ -44,7 +44,7 @@ import numpy as np
 from ..layouts import Layout, get_layout
 from .pipeline import FrameResult, StageTimes
 from .render import RENDER_MODES, draw_poses
-from .sinks import OutputError, Sink, VideoSink, _check_file
+from .sinks import OutputError, Sink, VideoSink, _check_file, letterbox
 
 __all__ = ["AudioSpan", "AvVideoSink", "VideoWriteError", "make_video_sink", "have_pyav", "VIDEO_EXTENSIONS",
            "X264_PRESETS"]
@@ -338,13 +338,10 @@ class AvVideoSink(Sink):
             if (ew, eh) == (w, h):
                 return frame
             return cv2.copyMakeBorder(frame, 0, eh - h, 0, ew - w, cv2.BORDER_REPLICATE)
-        s = min(w / fw, h / fh)
-        nw, nh = max(1, int(round(fw * s))), max(1, int(round(fh * s)))
-        small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-        canvas = np.zeros((eh, ew, 3), np.uint8)
-        x0, y0 = (w - nw) // 2, (h - nh) // 2
-        canvas[y0:y0 + nh, x0:x0 + nw] = small
-        return canvas
+        fitted = letterbox(frame, (w, h))
+        if (ew, eh) == (w, h):
+            return fitted
+        return cv2.copyMakeBorder(fitted, 0, eh - h, 0, ew - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
 
     def _raise_write(self, exc: BaseException) -> None:
         self._failed = True

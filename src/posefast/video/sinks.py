@@ -473,6 +473,19 @@ class CocoSink(Sink):
             self._file = None
 
 
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` [H, W, 3] scaled to fit ``size`` = (width, height), keeping its aspect ratio, centred on black."""
+    w, h = size
+    fh, fw = image.shape[:2]
+    s = min(w / fw, h / fh)
+    nw, nh = max(1, int(round(fw * s))), max(1, int(round(fh * s)))
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((h, w, 3), np.uint8)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    canvas[y0:y0 + nh, x0:x0 + nw] = small
+    return canvas
+
+
 class VideoSink(Sink):
     """Rendered video through ``cv2.VideoWriter`` (mp4v).
 
@@ -483,7 +496,8 @@ class VideoSink(Sink):
     fps : float
         Frame rate of the output (use the source's to keep timing).
     size : (int, int)
-        ``(width, height)``; frames of another size are resized.  MPEG-4 needs even
+        ``(width, height)``; frames of another size are fitted in, keeping their aspect
+        ratio, centred on black (never stretched).  MPEG-4 needs even
         sizes (OpenCV's encoder would silently drop the last row or column), so an odd
         size is encoded one pixel larger, the extra row/column repeating the edge.
     mode : {"overlay", "skeleton"}
@@ -535,17 +549,12 @@ class VideoSink(Sink):
             raise ValueError("VideoSink needs frames: run the pipeline with keep_images=True")
         t0 = time.perf_counter()
         image = result.image
-        kp = result.poses.keypoints
-        if (image.shape[1], image.shape[0]) != self.size:
-            sx, sy = self.size[0] / image.shape[1], self.size[1] / image.shape[0]
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-            kp = kp.copy()
-            kp[..., 0] *= sx
-            kp[..., 1] *= sy
         if self._canvas is None or self._canvas.shape != image.shape:
             self._canvas = np.empty_like(image)
-        frame = draw_poses(image, kp, self.layout, ids=result.ids if self.draw_ids else None,
+        frame = draw_poses(image, result.poses.keypoints, self.layout, ids=result.ids if self.draw_ids else None,
                            mode=self.mode, out=self._canvas)
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = letterbox(frame, self.size)
         if self._pad != (0, 0):
             frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_REPLICATE)
         t1 = time.perf_counter()
