@@ -150,3 +150,20 @@ def test_many_inputs_equal_single_runs_failures_and_resume(shared_models, dance_
     assert main(argv[:-len(common)] + ["--duration", "0.2", *common[2:], "--resume"]) == EXIT_FAILURE
     rows = read_summary(out / "summary.csv")
     assert rows["x-clip"]["status"] == "ok" and rows["x-clip"]["frames"] == "5"
+
+
+def test_one_input_keeps_the_single_input_path(tmp_path, monkeypatch):
+    from posefast.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    for p in ("v/a.mp4", "v/b.mp4", "img/1.jpg", "img/2.jpg"):
+        _touch(tmp_path / p)
+    parse = build_parser().parse_args
+
+    assert not batch.is_batch(parse(["run", "v/a.mp4", "--write-table", "t.csv"]))
+    assert not batch.is_batch(parse(["run", "img/*.jpg"]))            # a picture set, as before
+    assert not batch.is_batch(parse(["run", "0"]))                    # a camera
+    assert batch.is_batch(parse(["run", "v/*.mp4"]))                  # a quoted glob of two videos
+    assert batch.is_batch(parse(["run", "v/a.mp4", "v/b.mp4"]))
+    assert batch.is_batch(parse(["run", "v/a.mp4", "--output-dir", "o"]))
+    assert batch.is_batch(parse(["run", "--inputs-from", "l.txt", "v/a.mp4"]))

@@ -16,7 +16,7 @@ import cv2
 import pytest
 
 from posefast import batch
-from posefast.cli import EXIT_FAILURE, EXIT_OK, main
+from posefast.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main
 
 pytestmark = pytest.mark.model
 
@@ -194,3 +194,11 @@ def test_a_dying_worker_is_retried_and_leaves_no_partial_outputs(ray_session, cl
     assert assert_same_outputs(seq, par, ["clip"]) == 26
     doc = json.loads((par / "clip" / batch.MARKER).read_text())
     assert sorted(doc["outputs"]) == ["json", "poses.csv"]
+
+
+def test_more_workers_than_cpus_is_refused_before_work(ray_session, clips, options, tmp_path, capsys):
+    paths, _ = clips
+    out = tmp_path / "out"
+    assert main(["run", str(paths[0]), "--output-dir", str(out), "--ray", "--workers", "3", *options]) == EXIT_USAGE
+    assert "3 workers x 1 threads need 3 CPUs, the Ray cluster has 2" in capsys.readouterr().err
+    assert not any(out.iterdir())

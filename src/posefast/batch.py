@@ -825,6 +825,11 @@ def cmd_run_many(args: argparse.Namespace) -> int:
         except ImportError as exc:
             cli._error(str(exc))
             return cli.EXIT_USAGE
+        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError
+            where = args.ray or os.environ.get("RAY_ADDRESS") or "a local instance"
+            cli._error(f"cannot start or join Ray ({where}): {exc}".splitlines()[0]
+                       + " (check --ray ADDRESS, $RAY_ADDRESS and `ray status`)")
+            return cli.EXIT_USAGE
         try:
             reports = distributed.run_plan(plan, on_input=said)
         except distributed.ClusterTooSmall as exc:

@@ -33,7 +33,8 @@ exit status:
   0    success
   1    runtime failure after work started (e.g. a corrupt or truncated video): every
        output is valid and complete up to the last frame processed, and the message
-       names the frame where reading stopped
+       names the frame where reading stopped; with several inputs (--output-dir):
+       at least one input failed, the others are complete (see DIR/summary.csv)
   2    usage error or bad input detected before any work (missing/unreadable input,
        unwritable output, --start past the end, unknown keypoint, bad option)
   130  interrupted (Ctrl-C / SIGINT): outputs are closed and valid up to the last
