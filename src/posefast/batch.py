@@ -38,7 +38,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-import numpy as np
 
 __all__ = ["InputReport", "expand_inputs", "output_names", "add_options", "output_options", "run_input",
            "run_batch", "write_summary", "format_summary", "plan_chunks", "join_chunks", "MARKER",
