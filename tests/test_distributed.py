@@ -215,3 +215,41 @@ def test_more_workers_than_cpus_is_refused_before_work(ray_session, clips, optio
     assert main(["run", str(paths[0]), "--output-dir", str(out), "--ray", "--workers", "3", *options]) == EXIT_USAGE
     assert "3 workers x 1 threads need 3 CPUs, the Ray cluster has 2" in capsys.readouterr().err
     assert not any(out.iterdir())
+
+
+class CrashOnBigFrames(CrashOnce):
+    """Kills its process at every network call on frames bigger than ``limit`` values
+    (the dance clip, not p1.jpg): a worker that dies each time Ray retries."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def __call__(self, args):
+        from posefast.cli import _make_estimator
+
+        est = _make_estimator(args)
+        limit = self.limit
+
+        class Crashing(_Crashing):
+            def forward(self, x):
+                if x.size > limit:
+                    os._exit(1)
+                return self._est.forward(x)
+
+        return Crashing(est, "", 0)
+
+
+def test_a_worker_dying_on_every_retry_fails_its_input_only(ray_session, clips, media, options, tmp_path):
+    from posefast import distributed
+
+    paths, _ = clips
+    par = tmp_path / "ray"
+    # at --net-height 184: dance 184 x 328 x 3 = 181k values, p1.jpg 184 x 176 x 3 = 97k
+    reports = distributed.run([str(paths[0]), str(media / "p1.jpg")], par, workers=2, duration=0.2,
+                              model=options[1], net_height=184, write={"json": "json", "table": "poses.csv"},
+                              make_estimator=CrashOnBigFrames(140_000))
+    assert [r.status for r in reports] == ["failed", "ok"], reports
+    assert "worker died" in reports[0].error
+    assert not (par / "clip").exists(), "the dead worker's partial outputs were left behind"
+    assert (par / "p1" / "poses.csv").exists() and (par / "p1" / batch.MARKER).exists()
+    assert read_summary(par / "summary.csv")["clip"]["status"] == "failed"
