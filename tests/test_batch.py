@@ -167,3 +167,7 @@ def test_one_input_keeps_the_single_input_path(tmp_path, monkeypatch):
     assert batch.is_batch(parse(["run", "v/a.mp4", "v/b.mp4"]))
     assert batch.is_batch(parse(["run", "v/a.mp4", "--output-dir", "o"]))
     assert batch.is_batch(parse(["run", "--inputs-from", "l.txt", "v/a.mp4"]))
+    # `--ray` before the inputs: the first input is not taken for a Ray address
+    args = parse(["run", "--ray", "v/a.mp4", "v/b.mp4", "--output-dir", "o"])
+    plan = batch.make_plan(args)
+    assert plan.inputs == ["v/a.mp4", "v/b.mp4"] and args.ray == ""
