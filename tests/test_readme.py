@@ -114,6 +114,10 @@ def test_bash_example_runs(where, cmd, scratch):
     proc = subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"{where} failed: {cmd}\n{proc.stdout}\n{proc.stderr}"
     words = shlex.split(cmd)
+    if "--output-dir" in words:                # many inputs: the --write-* names are inside DIR/<input>/
+        out_dir = work / words[words.index("--output-dir") + 1]
+        assert out_dir.is_dir() and (out_dir / "summary.csv").is_file(), f"{where}: no {out_dir}/summary.csv"
+        return
     for opt, value in zip(words, words[1:]):   # every output the example names was written
         if opt.startswith("--write-") and not opt.endswith(("-fps", "-format")) or opt in ("-o", "--output"):
             out = work / value

@@ -34,7 +34,8 @@ exit status:
   0    success
   1    runtime failure after work started (e.g. a corrupt or truncated video): every
        output is valid and complete up to the last frame processed, and the message
-       names the frame where reading stopped
+       names the frame where reading stopped; with several inputs (--output-dir):
+       at least one input failed, the others are complete (see DIR/summary.csv)
   2    usage error or bad input detected before any work (missing/unreadable input,
        unwritable output, --start past the end, unknown keypoint, bad option)
   130  interrupted (Ctrl-C / SIGINT): outputs are closed and valid up to the last
@@ -90,10 +91,11 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", metavar="INPUT",
+def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument("input", metavar="INPUT", nargs="+" if many else None,
                    help="image, folder of images, glob pattern (quote it), video file, camera index "
-                        "(0, 1, ...) or URL (web pages need yt-dlp)")
+                        "(0, 1, ...) or URL (web pages need yt-dlp)"
+                        + ("; several INPUTs, globs and @LIST files need --output-dir" if many else ""))
     g = p.add_argument_group("input trimming")
     g.add_argument("--start", type=_seconds, default=0.0, metavar="TIME",
                    help="skip this much: seconds (40, 2.5) or HH:MM:SS(.ms) / MM:SS (00:00:40)")
@@ -149,7 +151,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--write-images", metavar="DIR",
                    help="rendered frames: <image>_rendered.png per image, <video>_<frame:012d>_rendered.png "
                         "per frame")
-    o.add_argument("--write-images-format", choices=("png", "jpg"), default="png",
+    o.add_argument("--write-images-format", dest="images_format", choices=("png", "jpg"), default="png",
                    help="file format of --write-images (default png)")
     o.add_argument("--render", choices=("overlay", "skeleton"), default="overlay",
                    help="--write-video/--write-images content: skeleton over the frame, or on black "
@@ -172,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="estimate poses and write outputs", epilog=TABLE_HELP + "\n" + EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Estimate poses in an image, folder, video, camera or URL.")
-    _add_input_options(run)
+    _add_input_options(run, many=True)
+    from .batch import add_options as _add_batch_options
+
+    _add_batch_options(run)
     run.set_defaults(func=cmd_run)
 
     bench = sub.add_parser("bench", help="time each pipeline stage", epilog=EPILOG,
@@ -273,7 +278,7 @@ def _open_sinks(args, source, est, timings) -> list:
         sinks.append(ThreadedSink(_video_sink(args, source, layout, timings)))
     if args.write_images:
         sinks.append(ThreadedSink(ImageSink(args.write_images, args.render, layout,
-                                            image_format=args.write_images_format, per_image=images,
+                                            image_format=args.images_format, per_image=images,
                                             timings=timings)))
     opened = []
     try:
@@ -309,8 +314,8 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _prepare(args):
-    """Open the source, the estimator and the sinks: everything that may fail before work."""
+def _prepare(args, estimator=None):
+    """Open the source, the estimator (unless given) and the sinks: everything that may fail before work."""
     from .video.pipeline import StageTimes, process
     from .video.smoothing import OneEuroConfig
     from .video.sources import open_source
@@ -332,7 +337,7 @@ def _prepare(args):
         track = args.track if args.track is not None else not _is_images(source)
         if args.smooth and not track:
             raise UsageError("--smooth works per track, and image inputs are not tracked unless you add --track")
-        est = _make_estimator(args)
+        est = estimator if estimator is not None else _make_estimator(args)
         timings = StageTimes()
         sinks = _open_sinks(args, source, est, timings)
         keep = any(s.needs_image for s in sinks)
@@ -409,6 +414,11 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
 
 def cmd_run(args) -> int:
     """``posefast run``."""
+    from .batch import cmd_run_many, is_batch
+
+    if is_batch(args):
+        return cmd_run_many(args)
+    args.input = args.input[0]
     return _run_pipeline(args)
 
 

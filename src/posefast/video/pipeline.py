@@ -123,13 +123,17 @@ class Pipeline:
     to the end (or to an exception) closes it too.
     """
 
-    def __init__(self, source: Source, estimator: Any, *, batch_size: int = 1, track: bool = True,
+    def __init__(self, source: Source, estimator: Any, *, batch_size: int = 1, track: bool | None = True,
                  tracker: Tracker | TrackerConfig | None = None,
                  smooth: bool | OneEuroConfig = False, keep_images: bool = False,
                  timings: StageTimes | None = None, cancel: threading.Event | None = None,
                  queue_frames: int | None = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if track is None:  # videos are tracked, image inputs are independent pictures
+            from .sources import ImageSource
+
+            track = not isinstance(source, ImageSource)
         if smooth and not track:
             raise ValueError("smoothing works per track id: it needs track=True")
         self.source = source
