@@ -9,7 +9,7 @@ __all__ = ["DecodeConfig", "MAX_PEAKS", "MAX_PAF_SAMPLES"]
 
 # Work bounds (the C++ core checks the same numbers in cpp/src/validate.cpp):
 # limb scoring costs up to max_peaks**2 * paf_max_samples per limb.
-MAX_PEAKS = 256
+MAX_PEAKS = 128
 MAX_PAF_SAMPLES = 32
 
 
@@ -34,7 +34,7 @@ class DecodeConfig:
         0 disables refinement.
     max_peaks : int
         At most this many peaks per keypoint are kept, the highest first
-        (OpenPose: 127).  At most 256: limb scoring tries every pair of peaks, so
+        (OpenPose: 127).  At most 128: limb scoring tries every pair of peaks, so
         this bounds the work of a frame (see "Work bounds" below).
     paf_threshold : float
         A PAF sample counts when its projection on the limb direction is strictly
@@ -70,7 +70,7 @@ class DecodeConfig:
     Work bounds
     -----------
     Every accepted config finishes a frame in work bounded by the map area and
-    by ``max_peaks ** 2 * paf_max_samples`` per limb (at most 256 x 256 pairs of
+    by ``max_peaks ** 2 * paf_max_samples`` per limb (at most 128 x 128 pairs of
     32 samples): a few seconds at most per frame for the native and Numba
     backends, even on noise maps that are peaks everywhere.
     """

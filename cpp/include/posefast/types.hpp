@@ -18,7 +18,7 @@ namespace posefast {
 constexpr int kMaxUpsample = 16;
 // Work bounds (posefast.config.MAX_PEAKS, MAX_PAF_SAMPLES): limb scoring costs up to
 // max_peaks^2 * paf_max_samples per limb.
-constexpr int kMaxPeaks = 256;
+constexpr int kMaxPeaks = 128;
 constexpr int kMaxPafSamples = 32;
 
 // Decoder thresholds; the fields of posefast.DecodeConfig, with refine_radius
