@@ -321,9 +321,12 @@ def _check_peaks(peaks: Peaks, lay: Layout, pafs: np.ndarray | None, cfg: Decode
     offsets = _offsets(peaks.offsets, lay.num_keypoints + 1, m, "peaks", _PEAKS_FIX)
     grid = _int_array(peaks.grid, "peaks.grid", _PEAKS_FIX, (m, 2))
     scores = _real_array(peaks.scores, "peaks.scores", _PEAKS_FIX, (m,))
-    if m and not ((xy[:, 0] >= 0).all() and (xy[:, 0] <= gw - 1).all()
-                  and (xy[:, 1] >= 0).all() and (xy[:, 1] <= gh - 1).all()):
-        raise ValueError(f"peaks.xy hold positions outside the {gh}x{gw} decode grid; {_PEAKS_FIX}")
+    # The grid's extent (cells span +-0.5 around their centres): refined positions
+    # may round a hair past the outermost centre.
+    if m and not ((xy[:, 0] >= -0.5).all() and (xy[:, 0] <= gw - 0.5).all()
+                  and (xy[:, 1] >= -0.5).all() and (xy[:, 1] <= gh - 0.5).all()):
+        raise ValueError(f"peaks.xy hold positions outside the {gh}x{gw} decode grid (x in [-0.5, {gw - 0.5}], "
+                         f"y in [-0.5, {gh - 0.5}]); {_PEAKS_FIX}")
     return Peaks(offsets=offsets, grid=np.ascontiguousarray(grid, dtype=np.int32), xy=xy, scores=scores,
                  upsample=peaks.upsample, grid_shape=(gh, gw))
 
