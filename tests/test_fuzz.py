@@ -58,7 +58,7 @@ def _exact_candidates(got, want, where):
 @pytest.mark.parametrize("backend", ALL)
 def test_negative_zero_threshold_finds_the_peaks_of_zero(backend, dance):
     hm, paf = dance[0]
-    cfg_neg, cfg_pos = pf.DecodeConfig(peak_threshold=-0.0, upsample=4), pf.DecodeConfig(peak_threshold=0.0, upsample=4)
+    cfg_neg, cfg_pos = pf.DecodeConfig(peak_threshold=-0.0, upsample=2), pf.DecodeConfig(peak_threshold=0.0, upsample=2)
     assert math.copysign(1.0, cfg_neg.peak_threshold) == 1.0 and cfg_neg == cfg_pos
     want = pf.decode(hm, paf, backend="python", config=cfg_pos)
     assert len(want) >= 1

@@ -123,12 +123,13 @@ def test_number_people_max_on_real_maps(s, real_maps):
     for name, maps in real_maps.items():
         hm, pafs = maps[:18], maps[19:]
         cfg = pf.DecodeConfig(upsample=s, min_parts=2, min_person_score=0.2)
-        every = pf.decode(hm, pafs, backend="python", config=cfg)
         peaks = pf.find_peaks(hm, backend="python", config=cfg)
+        cands = pf.score_limbs(pafs, peaks, backend="python", config=cfg)
+        every = pf.assemble(peaks, cands, backend="python", config=cfg)
         ranks = [_rank_of(every, peaks, r) for r in range(len(every))]
         multi += len(every) > 3
         for n in (1, 2, 3):
-            want = pf.decode(hm, pafs, backend="python", config=cfg.replace(number_people_max=n))
+            want = pf.assemble(peaks, cands, backend="python", config=cfg.replace(number_people_max=n))
             assert len(want) == min(n, len(every)), name
             rows = [int(np.flatnonzero((every.peak_ids == ids).all(axis=1))[0]) for ids in want.peak_ids]
             assert rows == sorted(rows), f"{name}: kept people out of the unlimited order"
