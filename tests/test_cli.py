@@ -43,7 +43,10 @@ def json_frames(folder: Path) -> dict[int, list]:
     for p in sorted(folder.glob("*_keypoints.json")):
         doc = json.loads(p.read_text())
         assert doc["version"] == 1.3
-        out[int(p.name.rsplit("_", 2)[1])] = doc["people"]
+        # videos: <name>_<frame:012d>_keypoints.json, keyed by frame; images: <stem>_keypoints.json, by stem
+        head = p.name[: -len("_keypoints.json")]
+        frame = head.rsplit("_", 1)[-1]
+        out[int(frame) if len(frame) == 12 and frame.isdigit() else head] = doc["people"]
     assert not list(folder.glob("*.tmp")), "half-written JSON left behind"
     return out
 
