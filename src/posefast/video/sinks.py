@@ -35,18 +35,31 @@ Table (``TableSink``)
     confidence  float64   heatmap score; 0 when the keypoint was not found
     ==========  ========  ===========================================================
 
-    Frames without people have no rows.  ``.csv`` is written as it goes;
-    ``.parquet`` (needs pyarrow) in row groups of ``row_group_frames`` frames.
+    Frames without people have no rows.  ``.csv``: one file, whole rows appended
+    about every second (never a torn row).  ``.parquet`` (needs pyarrow): **a
+    folder** ``NAME.parquet/`` of numbered part files ``part-NNNNNN.parquet``, one
+    closed about every second (``part-000000`` is empty and carries the schema);
+    ``pandas.read_parquet("NAME.parquet")`` reads them as one table in frame order.
 COCO (``CocoSink``)
     The COCO keypoint *results* format: a JSON list of ``{"image_id": frame,
     "category_id": 1, "keypoints": [x, y, v] * 17, "score": person score}`` in
     COCO-17 order (COCO-18's Neck dropped, the rest reordered).  ``v`` is 1 for a
     found keypoint and 0 (with x = y = 0) for a missing one, as OpenPose's COCO writer
-    does; ``score`` is the person score.  Streamed: the list is closed on ``close()``.
+    does; ``score`` is the person score.  Streamed, and a valid JSON list at every
+    moment: the closing ``]`` stays written and each append (about every second)
+    rewrites it.
 Video (``VideoSink``)
     ``cv2.VideoWriter`` with the mp4v codec, one output frame per frame read, at the
     source's frame rate; ``overlay`` draws the skeletons on the frame, ``skeleton``
     on black.  Frames of another size (image folders) are resized to the first.
+
+Endings
+-------
+Whatever ends a run (the end, an error, a signal, ``kill -9``, a full disk), every
+file output is readable by its usual reader, holding every frame written up to about
+``flush_seconds`` (default 1 s) before the end; see :mod:`posefast.video._durable`.
+A write that fails raises :class:`OutputWriteError` naming the output, and leaves the
+file as it was before that write.
 """
 
 from __future__ import annotations
@@ -66,10 +79,11 @@ import cv2
 import numpy as np
 
 from ..layouts import Layout, get_layout
+from ._durable import DEFAULT_FLUSH_SECONDS, Buffered, JsonListFile, OutputWriteError, ParquetParts, RecordFile
 from .pipeline import FrameResult, StageTimes
 from .render import RENDER_MODES, draw_poses
 
-__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError",
+__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError", "OutputWriteError",
            "TABLE_COLUMNS", "COCO17_KEYPOINTS", "coco17_indices"]
 
 log = logging.getLogger(__name__)
@@ -115,14 +129,6 @@ def _check_file(path: Path) -> None:
         raise OutputError(f"cannot create folder {parent} for {path}: {exc.strerror or exc}") from exc
 
 
-def _open_text(path: Path):
-    _check_file(path)
-    try:
-        return open(path, "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
 class Sink:
     """Base class of outputs (see the module docstring for the life cycle)."""
 
@@ -154,6 +160,19 @@ class Sink:
 
     def write(self, result: FrameResult) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def flush_if_due(self) -> None:
+        """Write what is buffered if the flush period passed (called by a timer thread)."""
+
+    @property
+    def target(self) -> str:
+        """The output's path, for messages."""
+        for attr in ("path", "folder"):
+            value = getattr(self, attr, None)
+            if value is not None:
+                return str(value)
+        inner = getattr(self, "sink", None)
+        return inner.target if isinstance(inner, Sink) else type(self).__name__
 
     def close(self) -> None:
         """Finish the output (idempotent)."""
@@ -221,7 +240,7 @@ class JsonSink(Sink):
 
     def write(self, result: FrameResult) -> None:
         path = self.path_for(result)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{path.name}.tmp")  # hidden: never matched by *.json
         text = json.dumps(self.document(result), separators=(",", ":"))
         try:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -243,10 +262,13 @@ class TableSink(Sink):
     layout : str or Layout
         Names of the keypoints.
     row_group_frames : int
-        Parquet only: frames per row group (bounds the memory held before writing).
+        Frames held at most before writing (bounds memory; Parquet: frames per part).
+    flush_seconds : float
+        Buffered rows are written at least this often (the most a ``kill -9`` loses).
     """
 
-    def __init__(self, path: PathLike, layout: str | Layout = "coco18", row_group_frames: int = 500):
+    def __init__(self, path: PathLike, layout: str | Layout = "coco18", row_group_frames: int = 500,
+                 flush_seconds: float = DEFAULT_FLUSH_SECONDS):
         self.path = Path(path)
         self.layout = get_layout(layout)
         suffix = self.path.suffix.lower()
@@ -254,11 +276,11 @@ class TableSink(Sink):
             raise OutputError(f"--write-table {self.path}: use a .csv or .parquet file name")
         self.format = suffix[1:]
         self.row_group_frames = row_group_frames
+        self.flush_seconds = flush_seconds
         self._file = None
         self._writer = None
         self._pa = None
-        self._buffer: list[tuple] = []
-        self._buffered_frames = 0
+        self._out: Optional[Buffered] = None
         self.rows_written = 0
 
     def open(self) -> None:
@@ -270,21 +292,39 @@ class TableSink(Sink):
                 raise OutputError("writing a .parquet table needs pyarrow: pip install pyarrow "
                                   "(or write a .csv table)") from None
             self._pa = (pa, pq)
-            _check_file(self.path)
+            if self.path.is_file():
+                with open(self.path, "rb") as f:
+                    magic = f.read(4)
+                if magic != b"PAR1":
+                    raise OutputError(f"--write-table {self.path} exists and is not a Parquet table; posefast "
+                                      "writes a .parquet table as a folder of parts: give another name")
+                self.path.unlink()  # a single-file table of an earlier version, replaced as before
             self._created = [] if self.path.exists() else [self.path]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create folder {self.path.parent} for {self.path}: "
+                                  f"{exc.strerror or exc}") from exc
             schema = pa.schema([("frame", pa.int64()), ("time", pa.float64()), ("person", pa.int64()),
                                 ("keypoint", pa.string()), ("x", pa.float64()), ("y", pa.float64()),
                                 ("confidence", pa.float64())])
             self._schema = schema
             try:
-                self._writer = pq.ParquetWriter(str(self.path), schema)
+                self._writer = ParquetParts(self.path, schema)
+            except ValueError as exc:
+                raise OutputError(f"--write-table {exc}") from exc
             except OSError as exc:
-                raise OutputError(f"cannot write {self.path}: {exc}") from exc
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            write = self._write_parquet
         else:
             self._created = [] if self.path.exists() else [self.path]
-            self._file = _open_text(self.path)
-            self._file.write(",".join(TABLE_COLUMNS) + "\n")
-            self._file.flush()
+            _check_file(self.path)
+            try:
+                self._file = RecordFile(self.path, (",".join(TABLE_COLUMNS) + "\n").encode())
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            write = self._write_csv
+        self._out = Buffered(write, str(self.path), self.flush_seconds, max_records=self.row_group_frames)
 
     def _columns(self, result: FrameResult):
         kp = result.poses.keypoints.astype(np.float64)
@@ -309,37 +349,39 @@ class TableSink(Sink):
                 xs = "" if math.isnan(x[i]) else f"{x[i]:.3f}"
                 ys = "" if math.isnan(y[i]) else f"{y[i]:.3f}"
                 buf.write(f"{result.index},{t},{person[i]},{names[i]},{xs},{ys},{c[i]:.4f}\n")
-            self._file.write(buf.getvalue())  # one call per frame: no half-written frame
+            self._out.add([buf.getvalue().encode()])  # whole rows of one frame
         else:
             n = P * K
-            self._buffer.append((np.full(n, result.index, np.int64), np.full(n, result.time, np.float64),
-                                 person, names, x, y, c))
-            self._buffered_frames += 1
-            if self._buffered_frames >= self.row_group_frames:
-                self._flush_parquet()
+            self._out.add([(np.full(n, result.index, np.int64), np.full(n, result.time, np.float64),
+                            person, names, x, y, c)])
         self.rows_written += P * K
 
-    def _flush_parquet(self) -> None:
-        if not self._buffer or self._writer is None:
-            return
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
+
+    def _write_csv(self, batch: list) -> None:
+        self._file.append(b"".join(batch))
+
+    def _write_parquet(self, batch: list) -> None:
         pa = self._pa[0]
-        cols = list(zip(*self._buffer))
+        cols = list(zip(*batch))
         arrays = [pa.array(np.concatenate(cols[0])), pa.array(np.concatenate(cols[1])),
                   pa.array(np.concatenate(cols[2])), pa.array([n for part in cols[3] for n in part], pa.string()),
                   pa.array(np.concatenate(cols[4])), pa.array(np.concatenate(cols[5])),
                   pa.array(np.concatenate(cols[6]))]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
-        self._buffer.clear()
-        self._buffered_frames = 0
+        self._writer.write(pa.Table.from_arrays(arrays, schema=self._schema))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._writer is not None:
-            try:
-                self._flush_parquet()
-            finally:
+        out, self._out = self._out, None
+        try:
+            if out is not None and out.error is None:
+                out.flush()
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            if self._writer is not None:
                 self._writer.close()
                 self._writer = None
 
@@ -352,19 +394,26 @@ class CocoSink(Sink):
     path : path
     layout : str or Layout
         Must name the 17 COCO keypoints (COCO-18 and BODY-25 do).
+    flush_seconds : float
+        Buffered results are written at least this often.
     """
 
-    def __init__(self, path: PathLike, layout: str | Layout = "coco18"):
+    def __init__(self, path: PathLike, layout: str | Layout = "coco18", flush_seconds: float = DEFAULT_FLUSH_SECONDS):
         self.path = Path(path)
         self.index = coco17_indices(layout)
-        self._file = None
+        self.flush_seconds = flush_seconds
+        self._file: Optional[JsonListFile] = None
+        self._out: Optional[Buffered] = None
         self.count = 0
 
     def open(self) -> None:
         self._created = [] if self.path.exists() else [self.path]
-        self._file = _open_text(self.path)
-        self._file.write("[")
-        self._file.flush()
+        _check_file(self.path)
+        try:
+            self._file = JsonListFile(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._out = Buffered(self._file.extend, str(self.path), self.flush_seconds, max_records=10_000)
 
     def write(self, result: FrameResult) -> None:
         kp = result.poses.keypoints[:, self.index, :]
@@ -375,16 +424,24 @@ class CocoSink(Sink):
                 vals.extend((round(x, 3), round(y, 3), 1) if c > 0 else (0, 0, 0))
             entry = {"image_id": int(result.index), "category_id": 1, "keypoints": vals,
                      "score": round(float(result.poses.scores[p]), 6)}
-            parts.append(("," if self.count else "") + "\n" + json.dumps(entry, separators=(",", ":")))
-            self.count += 1
+            parts.append(json.dumps(entry, separators=(",", ":")).encode())
         if parts:
-            self._file.write("".join(parts))
+            self._out.add(parts)
+            self.count += len(parts)
+
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.write("\n]\n")
-            self._file.close()
-            self._file = None
+        out, self._out = self._out, None
+        try:
+            if out is not None and out.error is None:
+                out.flush()
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 class VideoSink(Sink):
