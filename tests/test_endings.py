@@ -279,3 +279,58 @@ def test_read_only_cache_names_the_folder_and_the_fix(read_only_dir, media, tmp_
     assert f"the model cache {read_only_dir} is not writable" in err
     assert "POSEFAST_CACHE_DIR" in err and "POSEFAST_MODEL_PATH" in err
     assert not (tmp_path / "j").exists()
+
+
+# -- write failures at the sink level ------------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """An 8 KiB tmpfs (root only; CI runs as root, so there it must work)."""
+    d = tmp_path / "tiny"
+    d.mkdir()
+    reason = "mounting a tmpfs needs root"
+    if os.geteuid() == 0:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(d)], capture_output=True, text=True)
+        if r.returncode == 0:
+            yield d
+            subprocess.run(["umount", "-l", str(d)], check=False)
+            return
+        reason = f"mount -t tmpfs is not permitted here: {r.stderr.strip()}"
+    if _in_ci():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def test_disk_full_keeps_each_file_valid_and_names_it(tiny_disk):
+    import pandas as pd
+    from test_sinks import make_result
+
+    from posefast.video.sinks import OutputWriteError
+
+    coco = CocoSink(tiny_disk / "c.json", "coco18", flush_seconds=0)  # every write goes to disk
+    coco.open()
+    written = 0
+    with pytest.raises(OutputWriteError, match=f"cannot write {tiny_disk / 'c.json'}: No space left on device"):
+        for i in range(10_000):
+            coco.write(make_result(i, people=3))
+            written = i + 1
+    assert 0 < written < 10_000
+    entries = json.loads((tiny_disk / "c.json").read_text())  # restored after the short write
+    assert len(entries) == 3 * written and entries[-1]["image_id"] == written - 1
+    with pytest.raises(OutputWriteError, match="c.json"):  # close says it again: the output is short
+        coco.close()
+    assert len(json.loads((tiny_disk / "c.json").read_text())) == 3 * written
+    # the table's rows wait for the timer; its flush fails (the disk is full) and close reports it
+    (tiny_disk / "c.json").unlink()
+    (tiny_disk / "filler").write_bytes(b"x" * 4096)  # one page left: the header fits, the rows do not
+    table = TableSink(tiny_disk / "t.csv", "coco18", flush_seconds=0.5)
+    table.open()
+    for i in range(5):
+        table.write(make_result(i, people=3))
+    time.sleep(0.6)
+    with pytest.raises(OutputWriteError, match="t.csv"):
+        table.flush_if_due()
+    with pytest.raises(OutputWriteError, match="t.csv"):
+        table.close()
+    assert list(pd.read_csv(tiny_disk / "t.csv").columns) == ["frame", "time", "person", "keypoint", "x", "y",
+                                                              "confidence"]

@@ -24,13 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 
 from _shared import _in_ci
-
-pd = pytest.importorskip("pandas")
-pytest.importorskip("pyarrow")
 
 pytestmark = pytest.mark.model
 

@@ -375,8 +375,8 @@ class TableSink(Sink):
     def close(self) -> None:
         out, self._out = self._out, None
         try:
-            if out is not None and out.error is None:
-                out.flush()
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
         finally:
             if self._file is not None:
                 self._file.close()
@@ -436,8 +436,8 @@ class CocoSink(Sink):
     def close(self) -> None:
         out, self._out = self._out, None
         try:
-            if out is not None and out.error is None:
-                out.flush()
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
         finally:
             if self._file is not None:
                 self._file.close()
