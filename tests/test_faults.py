@@ -7,9 +7,13 @@ readable and holding every frame processed until 2 s before the kill), and a ful
 failed, every output readable and a prefix of the frames processed).
 
 Outputs: OpenPose JSON (json), CSV and Parquet tables (pandas), COCO results
-(pycocotools), plus every other output format the CLI offers.  The JSON folder is the
-clock: it is written first for each frame, one file per frame, so the test polls it to
-know how many frames had been processed at any moment.
+(pycocotools), the rendered video (PyAV) and rendered images (OpenCV).  The JSON folder
+is the clock: it is written first for each frame, one file per frame, so the test
+polls it to know how many frames had been processed at any moment.
+
+The rendered video and images are written in their own threads behind a queue of
+``QUEUED`` frames, and the video closes a fragment at every keyframe (one a second of
+video, ``FRAGMENT`` frames): after a kill they may lack those frames beyond the bound.
 
 Runs are short: a 4 s slice of dance.mp4 (100 frames) at ``--net-height 128``.
 """
@@ -36,6 +40,21 @@ DURATION = 4.0
 FRAMES = 100          # DURATION * 25 fps
 K = 18
 BOUND_S = 2.0         # the most a kill may lose
+QUEUED = 8            # ThreadedSink's queue depth (video, images)
+
+
+def _run_options() -> set:
+    from posefast.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return {o for a in sub.choices["run"]._actions for o in a.option_strings}
+
+
+# The kill-safe rendered video (fragmented H.264 MP4) and the rendered images come with
+# --write-images (the outputs work); before it, --write-video is OpenCV's mp4v, which a
+# kill leaves without its index, so it is left out of the matrix.
+RENDERED = "--write-images" in _run_options()
+FRAGMENT = 25         # frames per fragment of the rendered video (a keyframe a second)
 
 
 def _env(shared_models) -> dict:
@@ -46,14 +65,20 @@ def _env(shared_models) -> dict:
 def _command(dance_mp4, outs: dict) -> list:
     cmd = [sys.executable, "-m", "posefast.cli", "run", str(dance_mp4), "--device", "cpu", "--net-height", "128",
            "--duration", str(DURATION), "--quiet"]
-    flags = {"json": "--write-json", "table": "--write-table", "coco": "--write-coco"}
+    flags = {"json": "--write-json", "table": "--write-table", "coco": "--write-coco", "video": "--write-video",
+             "images": "--write-images"}
     for key, path in outs.items():
         cmd += [flags[key], str(path)]
+    if "images" in outs:
+        cmd += ["--write-images-format", "jpg"]
     return cmd
 
 
 def _outputs(folder: Path, table: str) -> dict:
-    return {"json": folder / "json", "table": folder / f"poses.{table}", "coco": folder / "coco.json"}
+    outs = {"json": folder / "json", "table": folder / f"poses.{table}", "coco": folder / "coco.json"}
+    if RENDERED:
+        outs.update(video=folder / "render.mp4", images=folder / "images")
+    return outs
 
 
 def _count_json(folder: Path) -> int:
@@ -109,6 +134,26 @@ def read_coco(path: Path) -> dict[int, int]:
     return counts
 
 
+def read_video(path: Path) -> int:
+    """Frames a player decodes (PyAV), up to any damage."""
+    from _video import probe
+
+    p = probe(path)
+    assert p.codec == "h264"
+    return p.frames
+
+
+def read_images(folder: Path) -> int:
+    """Rendered frames: every file decodes, and they are frames 0..n-1."""
+    import cv2
+
+    names = sorted(p.name for p in folder.glob("*_rendered.jpg"))
+    for name in names:
+        assert cv2.imread(str(folder / name)) is not None, f"{name} does not decode"
+    assert names == [f"dance_{i:012d}_rendered.jpg" for i in range(len(names))]
+    return len(names)
+
+
 def check(outs: dict, *, complete: bool, covered: int = 0, failed: str | None = None) -> dict:
     """Read every output; check each is a prefix of the frames processed.
 
@@ -135,6 +180,17 @@ def check(outs: dict, *, complete: bool, covered: int = 0, failed: str | None = 
                 f"{key} lost frames processed more than {BOUND_S} s before the kill (holds up to {last}, " \
                 f"needed {covered - 1})"
         result[key] = holds
+    for key, reader in (("video", read_video), ("images", read_images)):
+        if key not in outs:
+            continue
+        n = reader(outs[key])
+        assert n <= processed, f"{key} holds frames never processed"
+        if complete:
+            assert n == processed, f"{key} misses frames after a clean stop"
+        elif key != failed:
+            slack = QUEUED + (FRAGMENT if key == "video" else 0)
+            assert n >= covered - slack, f"{key} holds {n} frames, needed {covered} - {slack}"
+        result[key] = n
     return result
 
 
@@ -230,6 +286,8 @@ def small_disk(tmp_path):
 
 # size of the tmpfs that holds the failing output: small enough to fill within the run
 DISK_KB = {"json": 40, "csv": 16, "parquet": 24, "coco": 8}
+if RENDERED:
+    DISK_KB.update(video=1024, images=1024)
 
 
 @pytest.mark.parametrize("full", sorted(DISK_KB))
@@ -242,7 +300,7 @@ def test_full_disk_names_the_output_and_keeps_the_others(full, small_disk, share
     r = subprocess.run(_command(dance_mp4, outs), env=_env(shared_models), capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 1, r.stderr
-    assert f"cannot write {outs[key]}" in r.stderr, r.stderr
+    assert "cannot write" in r.stderr and str(outs[key]) in r.stderr, r.stderr  # names the output
     assert "No space left on device" in r.stderr
     processed = len(read_json(outs["json"]))
     assert 0 < processed < FRAMES
@@ -259,5 +317,6 @@ def test_full_disk_with_every_output_on_it(small_disk, shared_models, dance_mp4,
                        timeout=300)
     assert r.returncode == 1, r.stderr
     assert "No space left on device" in r.stderr
-    assert any(f"cannot write {p}" in r.stderr for p in outs.values()), r.stderr
-    check(outs, complete=False, failed=next(k for k, p in outs.items() if f"cannot write {p}" in r.stderr))
+    named = [k for k, p in outs.items() if "cannot write" in r.stderr and str(p) in r.stderr]
+    assert named, r.stderr
+    check(outs, complete=False, failed=named[0])

@@ -72,6 +72,8 @@ class AvVideoSource(VideoSource):
         self._cap = None
         self._is_file = True
         self.target = path
+        self.media = path  # the file holding the other streams (the sound of --write-video)
+        self.label = repr(path)
         self.name = name
         self.step = step
         try:

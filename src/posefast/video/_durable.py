@@ -53,7 +53,8 @@ class OutputWriteError(OSError):
     def __init__(self, output: str, cause: BaseException):
         reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
         errno = getattr(cause, "errno", None)
-        super().__init__(errno, f"cannot write {output}: {reason}")
+        # a sink's own error that already names the file is kept as it is
+        super().__init__(errno, reason if output in reason else f"cannot write {output}: {reason}")
         self.output = output
         self.cause = cause
 
