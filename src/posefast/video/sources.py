@@ -340,4 +340,8 @@ def _video_file(path: str, **kw) -> Source:
     except ImportError:
         log.debug("PyAV not installed: %s is read with OpenCV, without decode-error reports", path)
         return VideoSource(path, is_file=True, **kw)
-    return AvVideoSource(path, **kw)
+    try:
+        return AvVideoSource(path, **kw)
+    except SourceError as exc:  # PyAV could not open or seek it: OpenCV may (or says why not)
+        log.debug("PyAV: %s; trying OpenCV", exc)
+        return VideoSource(path, is_file=True, **kw)
