@@ -339,6 +339,10 @@ class Pipeline:
         self._started = False
         self._closed = False
 
+    def _track(self, frame: Frame, poses: Poses) -> tuple[Poses, np.ndarray]:
+        """The tracking (and smoothing) step alone, for callers that feed frames themselves."""
+        return self._workers._track(frame, poses)
+
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> "Pipeline":
         if self._closed and not self._started:
