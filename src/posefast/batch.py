@@ -846,9 +846,9 @@ def cmd_run_many(args: argparse.Namespace) -> int:
             cli._error(str(exc))
             return cli.EXIT_USAGE
         cancel = threading.Event()
-        with cli._Interrupt(cancel):
+        with cli._Interrupt(cancel) as intr:
             reports = run_batch(plan, est, cancel=cancel, on_input=said)
     cli._say(args, format_summary(reports) + f"\nsummary: {plan.output_dir / SUMMARY_NAME}")
     if any(r.status == "interrupted" for r in reports):
-        return cli.EXIT_INTERRUPTED
+        return intr.exit_code if args.ray is None else cli.EXIT_INTERRUPTED  # 128 + the signal
     return cli.EXIT_OK if all(r.ok for r in reports) else cli.EXIT_FAILURE

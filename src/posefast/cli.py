@@ -25,21 +25,32 @@ __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXI
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT; every stop signal gives 128 + its number (SIGHUP 129, SIGTERM 143)
+
+#: signals that end a run cleanly (outputs closed and valid)
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 DEFAULT_MODEL = "openpose-mobilenet-v2-small"
 
 EPILOG = """\
 exit status:
   0    success
-  1    runtime failure after work started (e.g. a corrupt or truncated video): every
-       output is valid and complete up to the last frame processed, and the message
-       names the frame where reading stopped; with several inputs (--output-dir):
-       at least one input failed, the others are complete (see DIR/summary.csv)
+  1    runtime failure after work started: a truncated or corrupt video (the message
+       names the frame where reading stopped), a video whose frames had decode errors
+       that FFmpeg concealed (all frames processed; the message says how many), or an
+       output that could not be written (disk full, I/O error: the message names it).
+       Every output is valid and complete up to the last frame processed.  With
+       several inputs (--output-dir): at least one input failed, the others are
+       complete (see DIR/summary.csv)
   2    usage error or bad input detected before any work (missing/unreadable input,
-       unwritable output, --start past the end, unknown keypoint, bad option)
-  130  interrupted (Ctrl-C / SIGINT): outputs are closed and valid up to the last
-       frame processed
+       unwritable output, --start past the end, a model that does not fit its
+       layout or stride, unknown keypoint, bad option)
+  130  interrupted by SIGINT (Ctrl-C); SIGTERM gives 143 and SIGHUP 129 (128 + the
+       signal number, as shells report it): the current frame is finished and every
+       output closed and valid.  A second signal stops at once (outputs still valid)
+  after kill -9 or a crash, every output is still readable and holds every frame
+  processed until about 1 s before the end; a .parquet table is a folder of parts
+  that pandas.read_parquet reads as one table
 """
 
 TABLE_HELP = """\
@@ -128,7 +139,9 @@ def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     o.add_argument("--write-json", metavar="DIR",
                    help="OpenPose JSON: <video>_<frame:012d>_keypoints.json per frame, <image>_keypoints.json "
                         "per image")
-    o.add_argument("--write-table", metavar="FILE", help="keypoint table, .csv or .parquet (columns below)")
+    o.add_argument("--write-table", metavar="FILE",
+                   help="keypoint table (columns below): FILE.csv, or FILE.parquet, written as a folder "
+                        "of part files that pandas/pyarrow read as one table")
     o.add_argument("--table-layout", choices=("tidy", "wide"), default="tidy",
                    help="tidy: a row per keypoint; wide: a row per person with <Keypoint>_x/_y/_c columns "
                         "(default tidy)")
@@ -321,25 +334,62 @@ def _open_sinks(args, source, est, timings) -> list:
 
 
 class _Interrupt:
-    """First Ctrl-C: finish the current frame, close outputs, exit 130.  Second: raise at once."""
+    """SIGINT, SIGTERM and SIGHUP end a run the same way.
 
-    def __init__(self, event: threading.Event) -> None:
+    Before the run starts (``event`` unset): raise KeyboardInterrupt, so set-up
+    removes what it created.  During the run, the first signal sets ``event``: the
+    pipeline ends after the current frame and every output is closed.  A second
+    signal raises KeyboardInterrupt at once (outputs stay valid: every write keeps
+    its file valid); later ones are ignored so that closing can finish.  ``signum``
+    is the first signal received (exit status 128 + signum).
+    """
+
+    def __init__(self, event: Optional[threading.Event] = None) -> None:
         self.event = event
-        self._old = None
+        self.signum: Optional[int] = None
+        self._raised = False
+        self._old: dict = {}
 
     def _handler(self, signum, frame) -> None:
-        if self.event.is_set():
+        if self.signum is None:
+            self.signum = signum
+        if self.event is not None and not self.event.is_set():
+            self.event.set()
+            return
+        if not self._raised:
+            self._raised = True
             raise KeyboardInterrupt
-        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum) if self.signum is not None else EXIT_INTERRUPTED
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "SIGINT"
 
     def __enter__(self) -> "_Interrupt":
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for sig in STOP_SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+
+def _check_model_fits(est, source) -> None:
+    """One network pass on a blank frame of the source's size: a model whose outputs do
+    not fit its layout or stride fails here (ValueError, exit 2), before any output exists."""
+    import numpy as np
+
+    w, h = source.size
+    if w <= 0 or h <= 0:
+        return
+    x, _ = est.preprocess([np.zeros((h, w, 3), np.uint8)])
+    est.forward(x)
 
 
 def _prepare(args, estimator=None):
@@ -366,6 +416,7 @@ def _prepare(args, estimator=None):
         if args.smooth and not track:
             raise UsageError("--smooth works per track, and image inputs are not tracked unless you add --track")
         est = estimator if estimator is not None else _make_estimator(args)
+        _check_model_fits(est, source)
         timings = StageTimes()
         sinks = _open_sinks(args, source, est, timings)
         keep = any(s.needs_image for s in sinks)
@@ -385,6 +436,22 @@ _SETUP_ERRORS = (UsageError, ValueError, TypeError, ImportError, FileNotFoundErr
 
 
 def _run_pipeline(args, *, bench: bool = False) -> int:
+    with _Interrupt() as intr:
+        try:
+            return _run_prepared(args, intr, bench)
+        except KeyboardInterrupt:
+            print(f"posefast: interrupted by {intr.name}", file=sys.stderr)
+            return intr.exit_code
+
+
+def _damage_warning(source) -> Optional[str]:
+    """The warning about frames FFmpeg concealed decode errors in, if any."""
+    report = getattr(source, "damage", None)
+    report = report() if callable(report) else None
+    return str(report) if report else None
+
+
+def _run_prepared(args, intr: "_Interrupt", bench: bool) -> int:
     from tqdm import tqdm
 
     from .video.runner import run_to_sinks
@@ -395,6 +462,7 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
     except _SETUP_ERRORS as exc:
         _error(str(exc))
         return EXIT_USAGE
+    intr.event = cancel
 
     alone_before = None
     if bench:
@@ -409,13 +477,15 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = tqdm(total=source.expected_frames, unit="frame", disable=not show_bar, dynamic_ncols=True,
                desc=source.name, file=sys.stderr)
-    # Ctrl-C sets the pipeline's cancel event: the run ends after the current frame
-    with _Interrupt(cancel):
-        summary = run_to_sinks(pipe, sinks, on_frame=lambda r: bar.update(1))
+    # a stop signal sets the pipeline's cancel event: the run ends after the current frame
+    summary = run_to_sinks(pipe, sinks, on_frame=lambda r: bar.update(1))
     bar.close()
     err = summary.error
     done = (f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps)")
-    if err is None and not summary.cancelled:
+    damage = _damage_warning(source)
+    if damage:
+        print(f"posefast: warning: {damage}", file=sys.stderr)
+    if err is None and not summary.cancelled and not damage:
         if bench:
             from .video.bench import format_report
 
@@ -430,10 +500,18 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
             _say(args, f"posefast: {done}; people in {found:.0f}% of frames{id_text}")
         return EXIT_OK
     if summary.cancelled or isinstance(err, KeyboardInterrupt):
-        print(f"posefast: interrupted after {done}; outputs closed", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if isinstance(err, FrameReadError):
-        _error(f"{err} Outputs hold the {summary.frames} frames processed.")
+        print(f"posefast: interrupted by {intr.name} after {done}; outputs closed", file=sys.stderr)
+        return intr.exit_code
+    from .video.sinks import OutputWriteError
+
+    others = "".join(f"; also {e}" for e in summary.close_errors)
+    if err is None:  # every frame processed, but some were decoded from damaged data
+        _say(args, f"posefast: {done}; outputs complete")
+    elif isinstance(err, FrameReadError):
+        _error(f"{err} Outputs hold the {summary.frames} frames processed.{others}")
+    elif isinstance(err, OutputWriteError):
+        _error(f"{err} (output failed after {done}; it holds the frames written before the failure, "
+               f"the other outputs are closed and valid{others})")
     else:
         _error(f"{type(err).__name__}: {err} (after {done}; outputs closed)")
         logging.getLogger("posefast").debug("failure", exc_info=err)

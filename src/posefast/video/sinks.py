@@ -26,8 +26,11 @@ JSON (``JsonSink``)
 Table (``TableSink``)
     Tidy (one row per frame, person and keypoint, columns ``TABLE_COLUMNS``) or wide
     (one row per frame and person, ``<Keypoint>_x, _y, _c`` columns); the columns
-    and rules are in :mod:`posefast.video.tables`.  ``.csv`` is written as it goes;
-    ``.parquet`` (needs pyarrow) in row groups of ``row_group_frames`` frames.
+    and rules are in :mod:`posefast.video.tables`.  ``.csv``: one file, whole rows
+    appended about every second (never a torn row).  ``.parquet`` (needs pyarrow):
+    **a folder** ``NAME.parquet/`` of numbered part files ``part-NNNNNN.parquet``,
+    one closed about every second (``part-000000`` is empty and carries the schema);
+    ``pandas.read_parquet("NAME.parquet")`` reads them as one table in frame order.
 COCO (``CocoSink``)
     The COCO keypoint *results* format: a JSON list of ``{"image_id", "category_id":
     1, "keypoints": [x, y, v] * 17, "score": person score}`` in COCO-17 order
@@ -37,11 +40,20 @@ COCO (``CocoSink``)
     file name ends with (``000000000785.jpg`` -> 785), as in OpenPose and COCO, or,
     when some name has no unique number, the image's position with a mapping file
     ``<results>.image_ids.json`` (``{"images": [{"id", "file_name"}]}``) beside it.
-    Streamed: the list is closed on ``close()``.
+    Streamed, and a valid JSON list at every moment: the closing ``]`` stays written
+    and each append (about every second) rewrites it.
 Video
     ``posefast.video.avvideo.AvVideoSink`` (H.264 in fragmented MP4 with the
     source's audio, PyAV); ``VideoSink`` here is the OpenCV (mp4v) fallback used
     without PyAV.
+
+Endings
+-------
+Whatever ends a run (the end, an error, a signal, ``kill -9``, a full disk), every
+file output is readable by its usual reader, holding every frame written up to about
+``flush_seconds`` (default 1 s) before the end; see :mod:`posefast.video._durable`.
+A write that fails raises :class:`OutputWriteError` naming the output, and leaves the
+file as it was before that write.
 """
 
 from __future__ import annotations
@@ -62,11 +74,12 @@ import cv2
 import numpy as np
 
 from ..layouts import Layout, get_layout
+from ._durable import DEFAULT_FLUSH_SECONDS, Buffered, JsonListFile, OutputWriteError, ParquetParts, RecordFile
 from .pipeline import FrameResult, StageTimes
 from .render import RENDER_MODES, draw_poses
 from .tables import TABLE_LAYOUTS, TIDY_COLUMNS, check_keypoint_scale, frame_columns, scale_keypoints, wide_columns
 
-__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError",
+__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError", "OutputWriteError",
            "TABLE_COLUMNS", "COCO17_KEYPOINTS", "coco17_indices"]
 
 log = logging.getLogger(__name__)
@@ -144,14 +157,6 @@ def _check_file(path: Path) -> None:
         raise OutputError(f"cannot create folder {parent} for {path}: {exc.strerror or exc}") from exc
 
 
-def _open_text(path: Path):
-    _check_file(path)
-    try:
-        return open(path, "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
 class Sink:
     """Base class of outputs (see the module docstring for the life cycle)."""
 
@@ -183,6 +188,19 @@ class Sink:
 
     def write(self, result: FrameResult) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def flush_if_due(self) -> None:
+        """Write what is buffered if the flush period passed (called by a timer thread)."""
+
+    @property
+    def target(self) -> str:
+        """The output's path, for messages."""
+        for attr in ("path", "folder"):
+            value = getattr(self, attr, None)
+            if value is not None:
+                return str(value)
+        inner = getattr(self, "sink", None)
+        return inner.target if isinstance(inner, Sink) else type(self).__name__
 
     def close(self) -> None:
         """Finish the output (idempotent)."""
@@ -264,7 +282,7 @@ class JsonSink(Sink):
 
     def write(self, result: FrameResult) -> None:
         path = self.path_for(result)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{path.name}.tmp")  # hidden: never matched by *.json
         text = json.dumps(self.document(result, self.keypoint_scale), separators=(",", ":"))
         try:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -286,16 +304,19 @@ class TableSink(Sink):
     layout : str or Layout
         Names of the keypoints.
     row_group_frames : int
-        Parquet only: frames per row group (bounds the memory held before writing).
+        Frames held at most before writing (bounds memory; Parquet: frames per part).
     table_layout : {"tidy", "wide"}
         Tidy: columns ``TABLE_COLUMNS``, one row per keypoint.  Wide: one row per
         person, ``<Keypoint>_x, _y, _c`` columns, frames with nobody kept as an empty row.
     keypoint_scale : {0, 3, 4}
         OpenPose's keypoint scaling of x and y (0 pixels, 3 [0, 1], 4 [-1, 1]).
+    flush_seconds : float
+        Buffered rows are written at least this often (the most a ``kill -9`` loses).
     """
 
     def __init__(self, path: PathLike, layout: str | Layout = "coco18", row_group_frames: int = 500, *,
-                 table_layout: str = "tidy", keypoint_scale: int = 0):
+                 table_layout: str = "tidy", keypoint_scale: int = 0,
+                 flush_seconds: float = DEFAULT_FLUSH_SECONDS):
         self.path = Path(path)
         self.layout = get_layout(layout)
         suffix = self.path.suffix.lower()
@@ -308,11 +329,11 @@ class TableSink(Sink):
         self.keypoint_scale = check_keypoint_scale(keypoint_scale)
         self.columns = TIDY_COLUMNS if table_layout == "tidy" else wide_columns(self.layout)
         self.row_group_frames = row_group_frames
+        self.flush_seconds = flush_seconds
         self._file = None
         self._writer = None
         self._pa = None
-        self._buffer: list[dict] = []
-        self._buffered_frames = 0
+        self._out: Optional[Buffered] = None
         self.rows_written = 0
 
     def _arrow_schema(self, pa):
@@ -328,18 +349,36 @@ class TableSink(Sink):
                 raise OutputError("writing a .parquet table needs pyarrow: pip install pyarrow "
                                   "(or write a .csv table)") from None
             self._pa = (pa, pq)
-            _check_file(self.path)
+            if self.path.is_file():
+                with open(self.path, "rb") as f:
+                    magic = f.read(4)
+                if magic != b"PAR1":
+                    raise OutputError(f"--write-table {self.path} exists and is not a Parquet table; posefast "
+                                      "writes a .parquet table as a folder of parts: give another name")
+                self.path.unlink()  # a single-file table of an earlier version, replaced as before
             self._created = [] if self.path.exists() else [self.path]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create folder {self.path.parent} for {self.path}: "
+                                  f"{exc.strerror or exc}") from exc
             self._schema = self._arrow_schema(pa)
             try:
-                self._writer = pq.ParquetWriter(str(self.path), self._schema)
+                self._writer = ParquetParts(self.path, self._schema)
+            except ValueError as exc:
+                raise OutputError(f"--write-table {exc}") from exc
             except OSError as exc:
-                raise OutputError(f"cannot write {self.path}: {exc}") from exc
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            write = self._write_parquet
         else:
             self._created = [] if self.path.exists() else [self.path]
-            self._file = _open_text(self.path)
-            self._file.write(",".join(self.columns) + "\n")
-            self._file.flush()
+            _check_file(self.path)
+            try:
+                self._file = RecordFile(self.path, (",".join(self.columns) + "\n").encode())
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            write = self._write_csv
+        self._out = Buffered(write, str(self.path), self.flush_seconds, max_records=self.row_group_frames)
 
     def _csv_text(self, cols: dict) -> str:
         n = len(cols["frame"])
@@ -366,21 +405,23 @@ class TableSink(Sink):
         if n == 0:
             return
         if self.format == "csv":
-            self._file.write(self._csv_text(cols))  # one call per frame: no half-written frame
+            self._out.add([self._csv_text(cols).encode()])  # whole rows of one frame
         else:
-            self._buffer.append(cols)
-            self._buffered_frames += 1
-            if self._buffered_frames >= self.row_group_frames:
-                self._flush_parquet()
+            self._out.add([cols])
         self.rows_written += n
 
-    def _flush_parquet(self) -> None:
-        if not self._buffer or self._writer is None:
-            return
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
+
+    def _write_csv(self, batch: list) -> None:
+        self._file.append(b"".join(batch))
+
+    def _write_parquet(self, batch: list) -> None:
         pa = self._pa[0]
         arrays = []
         for name, field in zip(self.columns, self._schema):
-            parts = [c[name] for c in self._buffer]
+            parts = [c[name] for c in batch]
             if name == "keypoint":
                 arrays.append(pa.array([k for part in parts for k in part], pa.string()))
             elif name == "person":
@@ -389,18 +430,18 @@ class TableSink(Sink):
                 arrays.append(pa.array(np.where(missing, 0, v).astype(np.int64), pa.int64(), mask=missing))
             else:
                 arrays.append(pa.array(np.concatenate(parts), field.type))
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
-        self._buffer.clear()
-        self._buffered_frames = 0
+        self._writer.write(pa.Table.from_arrays(arrays, schema=self._schema))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._writer is not None:
-            try:
-                self._flush_parquet()
-            finally:
+        out, self._out = self._out, None
+        try:
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            if self._writer is not None:
                 self._writer.close()
                 self._writer = None
 
@@ -413,13 +454,18 @@ class CocoSink(Sink):
     path : path
     layout : str or Layout
         Must name the 17 COCO keypoints (COCO-18 and BODY-25 do).
+    flush_seconds : float
+        Buffered results are written at least this often.
     """
 
     def __init__(self, path: PathLike, layout: str | Layout = "coco18",
-                 images: Optional[Sequence[tuple[int, PathLike]]] = None):
+                 images: Optional[Sequence[tuple[int, PathLike]]] = None,
+                 flush_seconds: float = DEFAULT_FLUSH_SECONDS):
         self.path = Path(path)
         self.index = coco17_indices(layout)
-        self._file = None
+        self.flush_seconds = flush_seconds
+        self._file: Optional[JsonListFile] = None
+        self._out: Optional[Buffered] = None
         self.count = 0
         self.image_ids, self.ids_from_names = coco_image_ids(images) if images is not None else ({}, False)
         self._images_listed = [(self.image_ids[int(i)], Path(p).name) for i, p in images] if images else []
@@ -435,9 +481,12 @@ class CocoSink(Sink):
 
     def open(self) -> None:
         self._created = [] if self.path.exists() else [self.path]
-        self._file = _open_text(self.path)
-        self._file.write("[")
-        self._file.flush()
+        _check_file(self.path)
+        try:
+            self._file = JsonListFile(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._out = Buffered(self._file.extend, str(self.path), self.flush_seconds, max_records=10_000)
         if self._images_listed and not self.ids_from_names:
             mp = self.mapping_path
             if not mp.exists():
@@ -461,16 +510,24 @@ class CocoSink(Sink):
                 vals.extend((round(x, 3), round(y, 3), 1) if c > 0 else (0, 0, 0))
             entry = {"image_id": self.image_id(result), "category_id": 1, "keypoints": vals,
                      "score": round(float(result.poses.scores[p]), 6)}
-            parts.append(("," if self.count else "") + "\n" + json.dumps(entry, separators=(",", ":")))
-            self.count += 1
+            parts.append(json.dumps(entry, separators=(",", ":")).encode())
         if parts:
-            self._file.write("".join(parts))
+            self._out.add(parts)
+            self.count += len(parts)
+
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.write("\n]\n")
-            self._file.close()
-            self._file = None
+        out, self._out = self._out, None
+        try:
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -437,4 +437,18 @@ def open_source(source: Union[str, os.PathLike, int, Source], *, start: float | 
         raise SourceError(f"input {text!r} is not readable (permission denied)")
     if _is_image(path):
         return ImageSource([path], name=path.stem)
-    return VideoSource(str(path), start=start, duration=duration, step=step, name=path.stem, is_file=True)
+    return _video_file(str(path), start=start, duration=duration, step=step, name=path.stem)
+
+
+def _video_file(path: str, **kw) -> Source:
+    """A local video file: PyAV when installed (it reports concealed decode errors), else OpenCV."""
+    try:
+        from ._avsource import AvVideoSource
+    except ImportError:
+        log.debug("PyAV not installed: %s is read with OpenCV, without decode-error reports", path)
+        return VideoSource(path, is_file=True, **kw)
+    try:
+        return AvVideoSource(path, **kw)
+    except SourceError as exc:  # PyAV could not open or seek it: OpenCV may (or says why not)
+        log.debug("PyAV: %s; trying OpenCV", exc)
+        return VideoSource(path, is_file=True, **kw)
