@@ -35,6 +35,12 @@ DecodeConfig to_config(py::handle obj) {
     c.min_parts = obj.attr("min_parts").cast<int>();
     c.min_person_score = obj.attr("min_person_score").cast<double>();
     c.check_finite = obj.attr("check_finite").cast<bool>();
+    c.peak_border = obj.attr("peak_border").cast<int>();
+    c.paf_sample_far_end = obj.attr("paf_sample_far_end").cast<bool>();
+    c.paf_sample_offset = obj.attr("paf_sample_offset").cast<double>();
+    c.paf_strict_fraction = obj.attr("paf_strict_fraction").cast<bool>();
+    c.paf_close_fraction = obj.attr("paf_close_fraction").cast<double>();
+    c.fill_only_shares = obj.attr("fill_only_shares").cast<bool>();
     posefast::validate_config(c);
     return c;
 }
@@ -45,17 +51,28 @@ void register_config(py::module_& m) {
                              "resolved). Validated on construction and on every call.")
         .def(py::init([](int upsample, double peak_threshold, int refine_radius, int max_peaks, double paf_threshold,
                          double paf_min_above, int paf_min_samples, int paf_max_samples, int min_parts,
-                         double min_person_score, bool check_finite) {
+                         double min_person_score, bool check_finite, int peak_border, bool paf_sample_far_end,
+                         double paf_sample_offset, bool paf_strict_fraction, double paf_close_fraction,
+                         bool fill_only_shares) {
                  DecodeConfig c{upsample,        peak_threshold,  refine_radius, max_peaks,
                                 paf_threshold,   paf_min_above,   paf_min_samples, paf_max_samples,
                                 min_parts,       min_person_score, check_finite};
+                 c.peak_border = peak_border;
+                 c.paf_sample_far_end = paf_sample_far_end;
+                 c.paf_sample_offset = paf_sample_offset;
+                 c.paf_strict_fraction = paf_strict_fraction;
+                 c.paf_close_fraction = paf_close_fraction;
+                 c.fill_only_shares = fill_only_shares;
                  posefast::validate_config(c);
                  return c;
              }),
              py::kw_only(), py::arg("upsample") = 4, py::arg("peak_threshold") = 0.05, py::arg("refine_radius") = 2,
              py::arg("max_peaks") = 127, py::arg("paf_threshold") = 0.05, py::arg("paf_min_above") = 0.95,
              py::arg("paf_min_samples") = 5, py::arg("paf_max_samples") = 25, py::arg("min_parts") = 3,
-             py::arg("min_person_score") = 0.4, py::arg("check_finite") = true)
+             py::arg("min_person_score") = 0.4, py::arg("check_finite") = true, py::arg("peak_border") = 0,
+             py::arg("paf_sample_far_end") = false, py::arg("paf_sample_offset") = 0.5,
+             py::arg("paf_strict_fraction") = true, py::arg("paf_close_fraction") = 1.0 / 150.0,
+             py::arg("fill_only_shares") = true)
         .def_static("from_config", &to_config, py::arg("config"),
                     "Convert a posefast.DecodeConfig (refine_radius resolved).")
         .def_readwrite("upsample", &DecodeConfig::upsample)
@@ -69,6 +86,12 @@ void register_config(py::module_& m) {
         .def_readwrite("min_parts", &DecodeConfig::min_parts)
         .def_readwrite("min_person_score", &DecodeConfig::min_person_score)
         .def_readwrite("check_finite", &DecodeConfig::check_finite)
+        .def_readwrite("peak_border", &DecodeConfig::peak_border)
+        .def_readwrite("paf_sample_far_end", &DecodeConfig::paf_sample_far_end)
+        .def_readwrite("paf_sample_offset", &DecodeConfig::paf_sample_offset)
+        .def_readwrite("paf_strict_fraction", &DecodeConfig::paf_strict_fraction)
+        .def_readwrite("paf_close_fraction", &DecodeConfig::paf_close_fraction)
+        .def_readwrite("fill_only_shares", &DecodeConfig::fill_only_shares)
         .def("__repr__", [](const DecodeConfig& c) {
             std::ostringstream o;
             o.precision(17);
@@ -77,7 +100,12 @@ void register_config(py::module_& m) {
               << ", paf_threshold=" << c.paf_threshold << ", paf_min_above=" << c.paf_min_above
               << ", paf_min_samples=" << c.paf_min_samples << ", paf_max_samples=" << c.paf_max_samples
               << ", min_parts=" << c.min_parts << ", min_person_score=" << c.min_person_score
-              << ", check_finite=" << (c.check_finite ? "True" : "False") << ")";
+              << ", check_finite=" << (c.check_finite ? "True" : "False") << ", peak_border=" << c.peak_border
+              << ", paf_sample_far_end=" << (c.paf_sample_far_end ? "True" : "False")
+              << ", paf_sample_offset=" << c.paf_sample_offset
+              << ", paf_strict_fraction=" << (c.paf_strict_fraction ? "True" : "False")
+              << ", paf_close_fraction=" << c.paf_close_fraction
+              << ", fill_only_shares=" << (c.fill_only_shares ? "True" : "False") << ")";
             return o.str();
         });
 }

@@ -31,6 +31,19 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
             if (ws.used_a[ga] == stamp || ws.used_b[gb] == stamp) continue;
             ws.used_a[ga] = stamp;
             ws.used_b[gb] = stamp;
+            if (fill_only && cfg.fill_only_shares) {
+                // OpenPose's shoulder->ear fill: every person, no score, no count, no owner.
+                const int64_t people = static_cast<int64_t>(ws.score.size());
+                for (int64_t q = 0; q < people; ++q) {
+                    int32_t* parts = ws.parts.data() + q * K;
+                    if (parts[ka] == ia && parts[kb] == -1) {
+                        parts[kb] = ib;
+                    } else if (parts[kb] == ib && parts[ka] == -1) {
+                        parts[ka] = ia;
+                    }
+                }
+                continue;
+            }
             if (ws.owner[gb] >= 0) continue;  // a peak is never shared
             const int32_t p = ws.owner[ga];
             if (p >= 0) {

@@ -54,6 +54,12 @@ def _config(cfg: DecodeConfig):
         min_parts=cfg.min_parts,
         min_person_score=float(cfg.min_person_score),
         check_finite=bool(cfg.check_finite),
+        peak_border=cfg.peak_border,
+        paf_sample_far_end=bool(cfg.paf_sample_far_end),
+        paf_sample_offset=float(cfg.paf_sample_offset),
+        paf_strict_fraction=bool(cfg.paf_strict_fraction),
+        paf_close_fraction=float(cfg.paf_close_fraction),
+        fill_only_shares=bool(cfg.fill_only_shares),
     )
 
 

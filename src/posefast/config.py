@@ -47,6 +47,29 @@ class DecodeConfig:
     check_finite : bool
         Reject maps containing NaN or Inf with a ValueError (cheap; leave it on
         unless the maps are known to be finite).
+    peak_border : int
+        No peak is taken within this many cells of the decode grid's edge
+        (OpenPose: 1, its NMS never marks the outermost row or column).  Default 0.
+    paf_sample_far_end : bool
+        ``False`` (OpenPose): sample ``i`` of ``n`` lies at ``A + (i / n) * d``,
+        ``i = 0 .. n-1``, so the far end ``B`` is never sampled.  ``True``: at
+        ``A + (i / (n-1)) * d``, both ends sampled.
+    paf_sample_offset : float
+        Added to the start peak's position before the samples are rounded to the
+        grid (OpenPose: 0.5, the half cell of its peak coordinates).
+    paf_strict_fraction : bool
+        ``True`` (OpenPose): a pair passes when ``passed / n > paf_min_above``;
+        ``False``: when ``passed >= paf_min_above * n``.
+    paf_close_fraction : float
+        A pair that fails the sample test but whose peaks are closer than
+        ``paf_close_fraction * sqrt(H * W)`` (``H x W`` the decode grid) is a
+        candidate with the fixed score ``peak_threshold + 1e-6`` (OpenPose:
+        1/150; close peaks have no PAF between them).  0 disables.
+    fill_only_shares : bool
+        ``True`` (OpenPose): a fill-only limb (shoulder->ear) fills an empty slot
+        of *every* person holding one of its two peaks, even with a peak another
+        person already holds, adding neither score nor keypoint count.
+        ``False``: it fills only keypoint ``b`` with a free peak, adding both.
     """
 
     upsample: int = 4
@@ -60,6 +83,42 @@ class DecodeConfig:
     min_parts: int = 3
     min_person_score: float = 0.4
     check_finite: bool = True
+    peak_border: int = 0
+    paf_sample_far_end: bool = False
+    paf_sample_offset: float = 0.5
+    paf_strict_fraction: bool = True
+    paf_close_fraction: float = 1.0 / 150.0
+    fill_only_shares: bool = True
+
+    @classmethod
+    def openpose(cls, layout: str = "coco18", **changes) -> "DecodeConfig":
+        """CMU OpenPose's CPU decoder (``resizeAndMergeCpu``, ``nmsCpu``,
+        ``connectBodyPartsCpu``) for ``layout``.
+
+        x8 decode grid, 7x7 weighted-centroid refinement, no peak on the grid's
+        outermost row or column, OpenPose's sampling, strict fraction test,
+        close-pair score and shoulder->ear fill; per-model thresholds of
+        OpenPose's ``poseParameters.cpp`` (MPI-15: peak threshold 0.6, PAF
+        threshold 0.01).  ``changes`` override fields afterwards.
+
+        Parameters
+        ----------
+        layout : str
+            ``"coco18"``, ``"body25"`` or ``"mpi15"`` (aliases accepted).
+        """
+        from .layouts import get_layout
+
+        name = get_layout(layout).name
+        base = dict(upsample=8, refine_radius=3, max_peaks=127, peak_threshold=0.05, paf_threshold=0.05,
+                    paf_min_above=0.95, paf_min_samples=5, paf_max_samples=25, min_parts=3,
+                    min_person_score=0.4, peak_border=1, paf_sample_far_end=False, paf_sample_offset=0.5,
+                    paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True)
+        if name == "mpi15":
+            base.update(peak_threshold=0.6, paf_threshold=0.01)
+        elif name not in ("coco18", "body25"):
+            raise ValueError(f"DecodeConfig.openpose knows coco18, body25 and mpi15, not {name!r}")
+        base.update(changes)
+        return cls(**base)
 
     def __post_init__(self) -> None:
         def _int(name: str, lo: int, hi: int) -> None:
@@ -81,12 +140,21 @@ class DecodeConfig:
         _int("paf_min_samples", 2, 1000)
         _int("paf_max_samples", self.paf_min_samples, 1000)
         _int("min_parts", 1, 1000)
-        for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score"):
+        _int("peak_border", 0, 1000)
+        for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"DecodeConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score",
+                     "paf_sample_offset", "paf_close_fraction"):
             _float(name)
         if not 0.0 <= self.paf_min_above <= 1.0:
             raise ValueError(f"DecodeConfig.paf_min_above must be in [0, 1], got {self.paf_min_above}")
         if self.peak_threshold < 0:
             raise ValueError("DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)")
+        if not 0.0 <= self.paf_close_fraction <= 1.0:
+            raise ValueError(f"DecodeConfig.paf_close_fraction must be in [0, 1], got {self.paf_close_fraction}")
+        if not -1.0 <= self.paf_sample_offset <= 1.0:
+            raise ValueError(f"DecodeConfig.paf_sample_offset must be in [-1, 1], got {self.paf_sample_offset}")
 
     @property
     def effective_refine_radius(self) -> int:

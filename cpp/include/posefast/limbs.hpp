@@ -21,7 +21,7 @@ struct LimbScratch {
     std::vector<Cand> cands;
     std::vector<PeakPaf> at_a, at_b;  // PAF at the peaks of the limb's two keypoints
     struct Pair {                     // a pair left after its end samples
-        double dx, dy, ux, uy, p0, p1;  // B - A, unit direction, end projections
+        double dx, dy, ux, uy, p0, p1, norm;  // B - A, unit direction, end projections, |d|
         int64_t n, ib, failed;          // samples, end peak, failed end samples
     };
     struct Geo {                      // one pair's d = B - A, norm, unit direction, samples

@@ -31,6 +31,12 @@ struct DecodeConfig {
     int min_parts = 3;
     double min_person_score = 0.4;
     bool check_finite = true;
+    int peak_border = 0;              // no peak within this many cells of the grid edge
+    bool paf_sample_far_end = false;  // samples at i/(n-1) (both ends) instead of i/n
+    double paf_sample_offset = 0.5;   // added to the start peak before rounding
+    bool paf_strict_fraction = true;  // passed/n > min_above instead of passed >= min_above*n
+    double paf_close_fraction = 1.0 / 150.0;  // close pairs: fixed score peak_threshold + 1e-6
+    bool fill_only_shares = true;     // OpenPose's shoulder->ear fill
 };
 
 // Throws std::invalid_argument naming the bad field.

@@ -72,13 +72,15 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
     first, wts = phase_arrays(s)
     return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
             vertical_cutoff(cfg.peak_threshold, s),
-            int(cfg.max_peaks), int(cfg.effective_refine_radius))
+            int(cfg.max_peaks), int(cfg.effective_refine_radius), int(cfg.peak_border))
 
 
 @functools.lru_cache(maxsize=64)
 def _limb_args(cfg: DecodeConfig) -> tuple:
     return (float(cfg.paf_threshold), float(cfg.paf_min_above), int(cfg.paf_min_samples),
-            int(cfg.paf_max_samples))
+            int(cfg.paf_max_samples), bool(cfg.paf_sample_far_end), float(cfg.paf_sample_offset),
+            bool(cfg.paf_strict_fraction), float(cfg.paf_close_fraction),
+            float(cfg.peak_threshold) + 1e-6)
 
 
 @functools.lru_cache(maxsize=16)
@@ -140,7 +142,8 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
         raise ValueError(f"candidates of limb {bad - 3} name peaks that these peaks do not have; "
                          "pass the peaks the candidates were scored on")
     kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
-                                      limbs, fill, int(config.min_parts), float(config.min_person_score))
+                                      limbs, fill, int(config.min_parts), float(config.min_person_score),
+                                      bool(config.fill_only_shares))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 
@@ -152,7 +155,7 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     limbs, paf, fill = _layout_arrays(layout)
     kp, scores, ids = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
                                     *_limb_args(config), int(config.min_parts),
-                                    float(config.min_person_score))
+                                    float(config.min_person_score), bool(config.fill_only_shares))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 

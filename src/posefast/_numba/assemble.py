@@ -46,7 +46,8 @@ def check_stage_inputs(pk_off, num_peaks, c_off, ca, cb, num_c, limbs):
 
 
 @jit
-def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, min_parts, min_person_score):
+def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, min_parts, min_person_score,
+                    fill_shares):
     """People from peaks and candidate limbs.
 
     Returns
@@ -77,6 +78,14 @@ def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, mi
                 continue
             used[ga] = True
             used[gb] = True
+            if fill_shares and fill[l] != 0:
+                # OpenPose's shoulder->ear fill: every person, no score, no count, no owner.
+                for q in range(n_people):
+                    if parts[q, ka] == ia and parts[q, kb] == -1:
+                        parts[q, kb] = ib
+                    elif parts[q, kb] == ib and parts[q, ka] == -1:
+                        parts[q, ka] = ia
+                continue
             if owner[gb] >= 0:
                 continue
             p = owner[ga]

@@ -5,9 +5,10 @@ PAF values are evaluated on demand at each sample's integer decode-grid position
 lift the passing count to ``paf_min_above * n``; that changes no result, since the
 rejected pair's score is never reported.
 
-Float64 throughout, in the reference's order: ``t = i / (n - 1)``,
-``sample = A + t * d``, ``proj = vx * ux + vy * uy``, and the passing projections
-summed as the reference's ``cumsum`` does (non-passing samples add ``0.0``).
+Float64 throughout, in the reference's order: ``sample = (A + o) + i * (d / n)``
+(or ``(A + o) + (i / (n - 1)) * d`` with ``paf_sample_far_end``),
+``proj = vx * ux + vy * uy``, and the passing projections summed as the
+reference's ``cumsum`` does (non-passing samples add ``0.0``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,16 @@ def _grow_cands(ca, cb, cs, need):
 
 
 @jit
-def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_above, nmin, nmax):
+def _passes(count, n, min_above, strict):
+    """The reference's sample test on ``count`` passing samples of ``n``."""
+    if strict:
+        return count > 0 and np.float64(count) / np.float64(n) > min_above
+    return count > 0 and count >= min_above * n
+
+
+@jit
+def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_above, nmin, nmax,
+                far_end, offset, strict, close_dist, close_score):
     """``(is_candidate, score)`` of the pair A = (xa, ya), B = (xb, yb)."""
     hh = pafs.shape[1] * s
     ww = pafs.shape[2] * s
@@ -53,14 +63,22 @@ def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_abov
     nf = math.floor(math.sqrt(5.0 * max(abs(dx), abs(dy))) + 0.5)
     nf = min(max(nf, np.float64(nmin)), np.float64(nmax))
     n = np.int64(nf)
-    need = min_above * n
     denom = np.float64(n - 1)
+    stepx = dx / np.float64(n)
+    stepy = dy / np.float64(n)
+    ox = xa + offset
+    oy = ya + offset
     count = 0
     total = 0.0
+    hopeless = False
     for i in range(n):
-        t = np.float64(i) / denom
-        sx = xa + t * dx
-        sy = ya + t * dy
+        if far_end:
+            t = np.float64(i) / denom
+            sx = ox + t * dx
+            sy = oy + t * dy
+        else:
+            sx = ox + np.float64(i) * stepx
+            sy = oy + np.float64(i) * stepy
         fx = math.floor(sx + 0.5)
         fy = math.floor(sy + 0.5)
         px = np.int64(min(max(fx, 0.0), np.float64(ww - 1)))
@@ -77,17 +95,23 @@ def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_abov
             total = proj if i == 0 else total + proj
         else:
             total = 0.0 if i == 0 else total + 0.0
-        if count + (n - 1 - i) < need:
-            return False, 0.0
-    if n < nmax:
-        total = total + 0.0  # the reference's trailing out-of-line samples
-    if count > 0 and count >= need:
-        return True, total / count
+        # Give up once even passing every sample left cannot pass the test.
+        if not _passes(count + (n - 1 - i), n, min_above, strict):
+            hopeless = True
+            break
+    if not hopeless:
+        if n < nmax:
+            total = total + 0.0  # the reference's trailing out-of-line samples
+        if _passes(count, n, min_above, strict):
+            return True, total / count
+    if norm < close_dist:
+        return True, close_score
     return False, 0.0
 
 
 @jit
-def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, min_above, nmin, nmax):
+def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, min_above, nmin, nmax,
+                       far_end, offset, strict, close_fraction, close_score):
     """Candidate limbs of every limb.
 
     Parameters
@@ -102,6 +126,7 @@ def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, m
     offsets int64 [L+1], a int32 [C], b int32 [C], scores float64 [C]
     """
     num_l = limbs.shape[0]
+    close_dist = close_fraction * math.sqrt(np.float64(pafs.shape[1] * s * pafs.shape[2] * s))
     offsets = np.zeros(num_l + 1, dtype=np.int64)
     ca = np.empty(256, dtype=np.int32)
     cb = np.empty(256, dtype=np.int32)
@@ -124,7 +149,8 @@ def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, m
             for ib in range(nb):
                 ok, sc = _score_pair(pafs, cx, cy, s, first, wts, xa, ya,
                                      xy[b0 + ib, 0], xy[b0 + ib, 1],
-                                     threshold, min_above, nmin, nmax)
+                                     threshold, min_above, nmin, nmax,
+                                     far_end, offset, strict, close_dist, close_score)
                 if ok:
                     ca[nc] = ia
                     cb[nc] = ib

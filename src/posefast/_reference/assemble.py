@@ -15,6 +15,13 @@ Limbs are processed in the layout's order.  For each limb:
    * else, unless the limb is *fill-only*, a new person ``{a: ia, b: ib}`` starts
      with ``score = peak score of ia + peak score of ib + score``.
 
+   A *fill-only* limb (shoulder->ear) with ``fill_only_shares`` (OpenPose's rule)
+   skips the steps above: every person, in the order people were started, that
+   holds ``ia`` as keypoint ``a`` and has no keypoint ``b`` gets ``ib``; else, if it
+   holds ``ib`` as keypoint ``b`` and has no keypoint ``a``, it gets ``ia``.  Such a
+   fill adds neither score nor count, may give a peak to a second person, and
+   does not change which person owns a peak for later limbs.
+
 People with fewer than ``min_parts`` keypoints, or whose ``score / parts`` is below
 ``min_person_score``, are dropped.  The rest are ordered by ``score / parts``
 (highest first; ties keep the order in which people were started) and reported
@@ -65,6 +72,13 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
                 continue
             used_a.add(ia)
             used_b.add(ib)
+            if config.fill_only_shares and l in layout.fill_only:
+                for person in people:
+                    if person.parts[a] == ia and person.parts[b] == -1:
+                        person.parts[b] = ib
+                    elif person.parts[b] == ib and person.parts[a] == -1:
+                        person.parts[a] = ia
+                continue
             if ib in owner[b]:
                 continue
             p = owner[a].get(ia)

@@ -1,21 +1,27 @@
 """Stage 2 (reference): score candidate limbs on the part affinity fields.
 
 For limb ``(a, b)`` with PAF channels ``(cx, cy)``, every pair of a peak ``A`` of
-keypoint ``a`` and a peak ``B`` of keypoint ``b`` (refined positions on the decode
-grid) is tested:
+keypoint ``a`` and a peak ``B`` of keypoint ``b`` (refined positions on the
+``H x W`` decode grid) is tested:
 
 1. ``d = B - A``, ``norm = sqrt(dx*dx + dy*dy)``; pairs with ``norm < 1e-6`` are
    skipped.  The unit direction is ``(dx / norm, dy / norm)``.
 2. ``n = clamp(floor(sqrt(5 * max(|dx|, |dy|)) + 0.5), paf_min_samples,
-   paf_max_samples)`` samples at ``t_i = i / (n - 1)``, ``i = 0..n-1``: the point
-   ``A + t_i * d`` rounded half up to the grid (``floor(x + 0.5)``) and clamped into
-   it.
+   paf_max_samples)`` samples, ``i = 0..n-1``, at ``x_i = (A + o) + (i / (n-1)) * d``
+   when ``paf_sample_far_end`` (both ends sampled), else at
+   ``x_i = (A + o) + i * (d / n)`` (OpenPose: the far end is never sampled), with
+   ``o = paf_sample_offset`` (OpenPose: 0.5); each rounded half up to the grid
+   (``floor(x + 0.5)``) and clamped into it.
 3. At each sample the PAF vector (bicubic on the decode grid, or raw when
    ``s == 1``) is projected on the unit direction: ``vx * ux + vy * uy``.
-4. Samples whose projection is strictly above ``paf_threshold`` pass.  The pair is a
-   candidate when at least one passes and ``passed >= paf_min_above * n``; its
-   score is the sum of the passing projections, added in sample order, divided by
-   their count.
+4. Samples whose projection is strictly above ``paf_threshold`` pass.  The pair
+   passes the sample test when at least one sample passes and
+   ``passed / n > paf_min_above`` (``paf_strict_fraction``, OpenPose) or
+   ``passed >= paf_min_above * n`` (otherwise); its score is then the sum of the
+   passing projections, added in sample order, divided by their count.
+5. A pair failing the sample test is still a candidate, with score
+   ``peak_threshold + 1e-6``, when ``norm < paf_close_fraction * sqrt(H * W)``
+   (``sqrt`` of the float64 product; OpenPose's ``sqrt(W * H) / 150``).
 
 Candidates of a limb are ordered by score (highest first), then ``a``, then ``b``.
 All arithmetic is float64.
@@ -55,9 +61,14 @@ def _score_limb(xa: np.ndarray, xb: np.ndarray, fx: np.ndarray, fy: np.ndarray,
     n = np.clip(n, config.paf_min_samples, config.paf_max_samples).astype(np.int64)
 
     i = np.arange(config.paf_max_samples)                                 # [S]
-    t = i[None, None, :] / (n[..., None] - 1)                             # [nA, nB, S]
-    sx = xa[:, None, None, 0] + t * dx[..., None]
-    sy = xa[:, None, None, 1] + t * dy[..., None]
+    o = config.paf_sample_offset
+    if config.paf_sample_far_end:
+        t = i[None, None, :] / (n[..., None] - 1)                         # [nA, nB, S]
+        sx = (xa[:, None, None, 0] + o) + t * dx[..., None]
+        sy = (xa[:, None, None, 1] + o) + t * dy[..., None]
+    else:
+        sx = (xa[:, None, None, 0] + o) + i[None, None, :] * (dx / n)[..., None]
+        sy = (xa[:, None, None, 1] + o) + i[None, None, :] * (dy / n)[..., None]
     px = np.clip(np.floor(sx + 0.5), 0, ww - 1).astype(np.int64)
     py = np.clip(np.floor(sy + 0.5), 0, hh - 1).astype(np.int64)
     proj = fx[py, px] * ux[..., None] + fy[py, px] * uy[..., None]
@@ -66,9 +77,15 @@ def _score_limb(xa: np.ndarray, xb: np.ndarray, fx: np.ndarray, fy: np.ndarray,
     count = passed.sum(axis=-1)
     # cumsum adds strictly left to right (unlike sum); non-passing samples add 0.0.
     total = np.cumsum(np.where(passed, proj, 0.0), axis=-1)[..., -1]
-    ok = (count > 0) & (count >= config.paf_min_above * n)
-    ia, ib = np.nonzero(ok)
-    scores = total[ia, ib] / count[ia, ib]
+    if config.paf_strict_fraction:
+        ok = (count > 0) & (count / n > config.paf_min_above)
+    else:
+        ok = (count > 0) & (count >= config.paf_min_above * n)
+    scores_all = np.where(ok, total / np.maximum(count, 1), 0.0)
+    close = usable & ~ok & (norm < config.paf_close_fraction * np.sqrt(float(hh * ww)))
+    scores_all = np.where(close, config.peak_threshold + 1e-6, scores_all)
+    ia, ib = np.nonzero(ok | close)
+    scores = scores_all[ia, ib]
     order = np.lexsort((ib, ia, -scores))                                 # score desc, a, b
     return ia[order], ib[order], scores[order]
 
