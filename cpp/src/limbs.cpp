@@ -14,6 +14,7 @@
 #include <cmath>
 #include <limits>
 
+#include "posefast/finite.hpp"
 #include "posefast/upsample.hpp"
 #include "scan.hpp"
 
@@ -125,9 +126,11 @@ void geometry(double ax, double ay, const double* xb, int64_t nb, double lo_n, d
 // more often than allowed are dropped there.  Pass 2 tests the inner samples of
 // the pairs left.  The reference's rule `passed >= paf_min_above * n` is turned
 // into a per-n count of allowed failures with the same double comparison.
+// With check_finite, every PAF vector a sample reads is tested (reference: the
+// finiteness rule of limbs.py); a NaN/Inf raises naming the first one of the block.
 template <bool Upsampled>
 void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, const double* xb, int64_t nb,
-                const DecodeConfig& cfg, LimbScratch& ws) {
+                const DecodeConfig& cfg, const Maps& pafs, LimbScratch& ws) {
     const int64_t gh = f.h * f.t.s, gw = f.w * f.t.s;
     const int64_t lo = cfg.paf_min_samples, hi = cfg.paf_max_samples;
     const double lo_n = static_cast<double>(lo), hi_n = static_cast<double>(hi);
@@ -137,6 +140,10 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
     // Reference rule 5: pairs failing the sample test closer than this get a fixed score.
     const double close_dist = cfg.paf_close_fraction * std::sqrt(static_cast<double>(gh * gw));
     const double close_score = cfg.peak_threshold + 1e-6;
+    const bool check = cfg.check_finite;
+    auto checked = [&](double vx, double vy) {
+        if (check && !(std::isfinite(vx) && std::isfinite(vy))) check_finite(pafs, "pafs");
+    };
     paf_at_peaks(f, xa, na, gw, gh, off, ws.at_a);
     paf_at_peaks(f, xb, nb, gw, gh, off, ws.at_b);
     ws.proj.resize(static_cast<size_t>(hi));
@@ -163,6 +170,7 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             } else {
                 f.at(px, py, vx, vy);
             }
+            checked(vx, vy);
         };
         // Sample i of n of the pair d = (dx, dy), in the reference's operations.
         auto sample = [&](int64_t i, int64_t n, double dx, double dy, const LimbScratch::PeakPaf& pb, double& vx,
@@ -203,6 +211,7 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
                 // d is finite, so (A + o) + 0 * d is A + o itself (-0 and +0 round to the same cell).
                 v0x = pa.vx;
                 v0y = pa.vy;
+                checked(v0x, v0y);
             } else {
                 sample(0, n, dx, dy, pb, v0x, v0y);
             }
@@ -296,7 +305,7 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
         };
         int64_t m = 0;
         while (m < n && passes(n - (m + 1))) ++m;
-        ws.max_fail[static_cast<size_t>(n - lo)] = m;
+        ws.max_fail[static_cast<size_t>(n - lo)] = passes(n) ? m : -1;  // -1: never passes
     }
     for (int64_t l = 0; l < layout.num_limbs; ++l) {
         const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
@@ -308,9 +317,9 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
             const double* xa = peaks.xy + 2 * peaks.offsets[ka];
             const double* xb = peaks.xy + 2 * peaks.offsets[kb];
             if (cfg.upsample == 1) {
-                score_limb(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, ws);
+                score_limb(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, pafs, ws);
             } else {
-                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, ws);
+                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, pafs, ws);
             }
             std::sort(ws.cands.begin(), ws.cands.end(), cand_before);
         }

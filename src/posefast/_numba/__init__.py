@@ -108,8 +108,6 @@ def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
 
 def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeConfig) -> LimbCandidates:
     """Stage 2: candidate limbs on ``pafs`` float32 [2L, h, w]."""
-    if config.check_finite:
-        check_finite(pafs, "pafs")
     s, first, wts = _peak_args(config)[:3]
     limbs, paf, _ = _layout_arrays(layout)
     pk_off, xy, _ = _peak_arrays(peaks)
@@ -117,8 +115,10 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     if len(pk_off) != layout.num_keypoints + 1 or pk_off[0] != 0 or pk_off[-1] != len(xy) \
             or (np.diff(pk_off) < 0).any():
         raise ValueError("peaks are malformed (offsets must rise from 0 to the number of peaks)")
-    offsets, a, b, scores = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
-                                               *_limb_args(config))
+    offsets, a, b, scores, bad = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
+                                                    *_limb_args(config), bool(config.check_finite))
+    if bad:  # a PAF value read was NaN/Inf: name the first one of the block
+        check_finite(pafs, "pafs")
     return LimbCandidates(offsets=offsets, a=a, b=b, scores=scores)
 
 
@@ -150,12 +150,14 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
 def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: DecodeConfig) -> Poses:
     """Stages 1-3 on one frame: heatmaps float32 [K, h, w], pafs float32 [2L, h, w]."""
     if config.check_finite:
-        check_finite(heatmaps, "heatmaps")
-        check_finite(pafs, "pafs")
+        check_finite(heatmaps, "heatmaps")   # PAFs: only the values read, inside the kernel
     limbs, paf, fill = _layout_arrays(layout)
-    kp, scores, ids = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
-                                    *_limb_args(config), int(config.min_parts),
-                                    float(config.min_person_score), bool(config.fill_only_shares))
+    kp, scores, ids, bad = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
+                                         *_limb_args(config), int(config.min_parts),
+                                         float(config.min_person_score), bool(config.fill_only_shares),
+                                         bool(config.check_finite))
+    if bad:
+        check_finite(pafs, "pafs")
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 

@@ -41,12 +41,18 @@ def first_non_finite(maps):
 @jit
 def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border,
                   limbs, paf, fill, paf_threshold, min_above, nmin, nmax, far_end, offset, strict,
-                  close_fraction, close_score, min_parts, min_person_score, fill_shares):
-    """Stages 1-3 on one frame (see the stage kernels for the arguments)."""
+                  close_fraction, close_score, min_parts, min_person_score, fill_shares, check):
+    """Stages 1-3 on one frame (see the stage kernels for the arguments).
+
+    Returns the people and a flag, True when ``check`` and a PAF value the limb
+    scoring read was NaN or Inf (the people are then empty)."""
     pk_off, _, xy, pk_scores = find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut,
                                                  max_peaks, r, border)
-    c_off, ca, cb, cs = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
-                                           paf_threshold, min_above, nmin, nmax, far_end, offset,
-                                           strict, close_fraction, close_score)
-    return assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,
-                           min_parts, min_person_score, fill_shares)
+    c_off, ca, cb, cs, bad = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
+                                                paf_threshold, min_above, nmin, nmax, far_end, offset,
+                                                strict, close_fraction, close_score, check)
+    if bad:
+        c_off[:] = 0
+    kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,
+                                      min_parts, min_person_score, fill_shares)
+    return kp, scores, ids, bad

@@ -25,6 +25,16 @@ keypoint ``a`` and a peak ``B`` of keypoint ``b`` (refined positions on the
 
 Candidates of a limb are ordered by score (highest first), then ``a``, then ``b``.
 All arithmetic is float64.
+
+Finiteness (``check_finite``)
+-----------------------------
+Only the PAF values the decoder *reads* are checked.  A pair reads its samples in
+the order ``0, n-1, 1, 2, ..., n-2`` and stops as soon as it has more failing
+samples than ``allowed(n)``, the most failures with which it could still pass
+the sample test (``-1`` when it never can, e.g. ``passed / n > 1``).  When a read
+sample's PAF vector is NaN or Inf (at ``s > 1``: one of its 4x4 raw taps is),
+``ValueError`` is raised naming the first NaN/Inf of the whole PAF block in C order.
+Skipped pairs (``norm < 1e-6``) read nothing.
 """
 
 from __future__ import annotations
@@ -39,8 +49,48 @@ from .upsample import upsample
 __all__ = ["score_limbs", "score_limbs_on_grid"]
 
 
+def allowed_failures(n: int, config: DecodeConfig) -> int:
+    """``allowed(n)``: the most failing samples of ``n`` that can still pass the test
+    (counted up from 0 while one more failure still passes), or -1 if none can."""
+    def passes(c: int) -> bool:
+        if config.paf_strict_fraction:
+            return c > 0 and c / n > config.paf_min_above
+        return c > 0 and c >= config.paf_min_above * n
+
+    if not passes(n):
+        return -1
+    m = 0
+    while m < n and passes(n - (m + 1)):
+        m += 1
+    return m
+
+
+def _reads_non_finite(vx: np.ndarray, vy: np.ndarray, passed: np.ndarray, n: np.ndarray, usable: np.ndarray,
+                      config: DecodeConfig) -> bool:
+    """Whether a sample read under the finiteness rule (module docstring) is non-finite.
+
+    vx, vy, passed : [nA, nB, S] PAF vectors and pass flags of every sample; n [nA, nB].
+    """
+    S = vx.shape[-1]
+    bad = ~(np.isfinite(vx) & np.isfinite(vy))
+    if not bad.any():
+        return False
+    allowed = np.vectorize(lambda v: allowed_failures(int(v), config), otypes=[np.int64])(n)
+    i = np.arange(S)
+    last = (n - 1)[..., None]
+    fail = ~passed
+    fail_ends = fail[..., 0].astype(np.int64) + np.take_along_axis(fail, n[..., None] - 1, axis=-1)[..., 0]
+    inner = (i >= 1) & (i < last)
+    inner_fail = np.where(inner, fail, False).astype(np.int64)
+    before = np.cumsum(inner_fail, axis=-1) - inner_fail          # inner failures before sample i
+    read_inner = inner & ((fail_ends[..., None] + before) <= allowed[..., None])
+    read = read_inner | (i == 0) | (i == last)
+    return bool((read & bad & usable[..., None]).any())
+
+
 def _score_limb(xa: np.ndarray, xb: np.ndarray, fx: np.ndarray, fy: np.ndarray,
-                config: DecodeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                config: DecodeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``None`` when ``config.check_finite`` and a read PAF value is NaN or Inf."""
     """All candidate pairs of one limb, vectorised over pairs [nA, nB] and samples [S].
 
     Parameters
@@ -71,9 +121,13 @@ def _score_limb(xa: np.ndarray, xb: np.ndarray, fx: np.ndarray, fy: np.ndarray,
         sy = (xa[:, None, None, 1] + o) + i[None, None, :] * (dy / n)[..., None]
     px = np.clip(np.floor(sx + 0.5), 0, ww - 1).astype(np.int64)
     py = np.clip(np.floor(sy + 0.5), 0, hh - 1).astype(np.int64)
-    proj = fx[py, px] * ux[..., None] + fy[py, px] * uy[..., None]
+    vx, vy = fx[py, px], fy[py, px]
+    with np.errstate(invalid="ignore", over="ignore"):   # non-finite PAFs read unchecked
+        proj = vx * ux[..., None] + vy * uy[..., None]
     in_line = i[None, None, :] < n[..., None]
     passed = in_line & (proj > config.paf_threshold) & usable[..., None]
+    if config.check_finite and _reads_non_finite(vx, vy, passed, n, usable, config):
+        return None
     count = passed.sum(axis=-1)
     # cumsum adds strictly left to right (unlike sum); non-passing samples add 0.0.
     total = np.cumsum(np.where(passed, proj, 0.0), axis=-1)[..., -1]
@@ -91,15 +145,18 @@ def _score_limb(xa: np.ndarray, xb: np.ndarray, fx: np.ndarray, fy: np.ndarray,
 
 
 def score_limbs_on_grid(pafs_grid: np.ndarray, peaks: Peaks, layout: Layout,
-                        config: DecodeConfig) -> LimbCandidates:
+                        config: DecodeConfig) -> LimbCandidates | None:
     """Score limbs on already-upsampled PAFs (float64 [2L, s*h, s*w], or anything whose
-    ``[c]`` gives channel ``c`` of that)."""
+    ``[c]`` gives channel ``c`` of that); ``None`` when a read value is not finite."""
     offsets = [0]
     all_a, all_b, all_s = [], [], []
     for (a, b), (cx, cy) in zip(layout.limbs, layout.paf_channels):
         xa, xb = peaks.xy[peaks.of(a)], peaks.xy[peaks.of(b)]
         if len(xa) and len(xb):
-            ia, ib, sc = _score_limb(xa, xb, pafs_grid[cx], pafs_grid[cy], config)
+            got = _score_limb(xa, xb, pafs_grid[cx], pafs_grid[cy], config)
+            if got is None:
+                return None
+            ia, ib, sc = got
             all_a.append(ia)
             all_b.append(ib)
             all_s.append(sc)
@@ -121,6 +178,11 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     pafs : float32 [2L, h, w]
     peaks : Peaks
     """
+    from . import check_finite
     from .peaks import _LazyGrid
 
-    return score_limbs_on_grid(_LazyGrid(pafs, config.upsample), peaks, layout, config)
+    out = score_limbs_on_grid(_LazyGrid(pafs, config.upsample), peaks, layout, config)
+    if out is None:
+        check_finite(pafs, "pafs")   # names the first NaN/Inf of the block
+        raise AssertionError("unreachable: a non-finite PAF value was read")
+    return out

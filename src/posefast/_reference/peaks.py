@@ -117,4 +117,5 @@ class _LazyGrid:
         self.shape = (maps.shape[0], s * h, s * w)
 
     def __getitem__(self, c: int) -> np.ndarray:
-        return upsample(self.maps[c: c + 1], self.s)[0]
+        with np.errstate(invalid="ignore", over="ignore"):   # NaN/Inf maps with check_finite=False
+            return upsample(self.maps[c: c + 1], self.s)[0]
