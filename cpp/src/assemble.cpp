@@ -5,6 +5,8 @@
 #include "posefast/assemble.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace posefast {
 
@@ -80,6 +82,49 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
     }
     std::stable_sort(ws.order.begin(), ws.order.end(),
                      [&](int32_t x, int32_t y) { return ws.mean[x] > ws.mean[y]; });
+
+    // Fragments (reference rule): each kept person, in order, may be absorbed by the
+    // first earlier survivor it lies on; ws.order keeps the survivors.
+    if (cfg.merge_fragments > 0.0) {
+        size_t n_out = 0;
+        for (size_t r = 0; r < ws.order.size(); ++r) {
+            const int32_t q = ws.order[r];
+            const int32_t* qp = ws.parts.data() + static_cast<int64_t>(q) * K;
+            bool absorbed = false;
+            for (size_t e = 0; e < n_out && !absorbed; ++e) {
+                int32_t* pp = ws.parts.data() + static_cast<int64_t>(ws.order[e]) * K;
+                double total = 0.0;
+                int64_t shared = 0;
+                double x0 = std::numeric_limits<double>::infinity(), y0 = x0;
+                double x1 = -x0, y1 = -x0;
+                for (int64_t k = 0; k < K; ++k) {
+                    if (pp[k] < 0) continue;
+                    const int64_t g = peaks.offsets[k] + pp[k];
+                    const double px = peaks.xy[2 * g], py = peaks.xy[2 * g + 1];
+                    x0 = px < x0 ? px : x0;
+                    x1 = px > x1 ? px : x1;
+                    y0 = py < y0 ? py : y0;
+                    y1 = py > y1 ? py : y1;
+                    if (qp[k] >= 0) {
+                        const int64_t h = peaks.offsets[k] + qp[k];
+                        const double dx = px - peaks.xy[2 * h], dy = py - peaks.xy[2 * h + 1];
+                        total += std::sqrt(dx * dx + dy * dy);
+                        ++shared;
+                    }
+                }
+                if (shared == 0) continue;
+                const double bw = x1 - x0, bh = y1 - y0;
+                if (total / static_cast<double>(shared) <= cfg.merge_fragments * std::sqrt(bw * bw + bh * bh)) {
+                    for (int64_t k = 0; k < K; ++k) {
+                        if (qp[k] >= 0 && pp[k] < 0) pp[k] = qp[k];
+                    }
+                    absorbed = true;
+                }
+            }
+            if (!absorbed) ws.order[n_out++] = q;
+        }
+        ws.order.resize(n_out);
+    }
 
     const int64_t P = static_cast<int64_t>(ws.order.size());
     const double s = static_cast<double>(cfg.upsample);

@@ -43,6 +43,9 @@ void validate_config(const DecodeConfig& c) {
     finite("paf_close_fraction", c.paf_close_fraction);
     need(c.paf_sample_offset >= -1.0 && c.paf_sample_offset <= 1.0,
          "DecodeConfig.paf_sample_offset must be in [-1, 1], got " + std::to_string(c.paf_sample_offset));
+    finite("merge_fragments", c.merge_fragments);
+    need(c.merge_fragments >= 0.0 && c.merge_fragments <= 10.0,
+         "DecodeConfig.merge_fragments must be in [0, 10], got " + std::to_string(c.merge_fragments));
     need(c.paf_close_fraction >= 0.0 && c.paf_close_fraction <= 1.0,
          "DecodeConfig.paf_close_fraction must be in [0, 1], got " + std::to_string(c.paf_close_fraction));
 }

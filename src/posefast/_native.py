@@ -60,6 +60,7 @@ def _config(cfg: DecodeConfig):
         paf_strict_fraction=bool(cfg.paf_strict_fraction),
         paf_close_fraction=float(cfg.paf_close_fraction),
         fill_only_shares=bool(cfg.fill_only_shares),
+        merge_fragments=float(cfg.merge_fragments),
     )
 
 

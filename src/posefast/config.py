@@ -70,6 +70,14 @@ class DecodeConfig:
         of *every* person holding one of its two peaks, even with a peak another
         person already holds, adding neither score nor keypoint count.
         ``False``: it fills only keypoint ``b`` with a free peak, adding both.
+    merge_fragments : float
+        Whole people instead of fragments: after filtering, a person whose
+        keypoints lie on a higher-ranked person's (mean distance of the keypoint
+        types both hold at most ``merge_fragments`` times that person's box
+        diagonal) is absorbed by it: its keypoints of types the other lacks join
+        the other, and it is dropped (rule in :mod:`posefast._reference.assemble`).
+        Default 0.4 (measured in ``bench/test_fragments.py``); 0 disables, as
+        OpenPose does.
     """
 
     upsample: int = 4
@@ -89,6 +97,7 @@ class DecodeConfig:
     paf_strict_fraction: bool = True
     paf_close_fraction: float = 1.0 / 150.0
     fill_only_shares: bool = True
+    merge_fragments: float = 0.4
 
     @classmethod
     def openpose(cls, layout: str = "coco18", **changes) -> "DecodeConfig":
@@ -112,7 +121,8 @@ class DecodeConfig:
         base = dict(upsample=8, refine_radius=3, max_peaks=127, peak_threshold=0.05, paf_threshold=0.05,
                     paf_min_above=0.95, paf_min_samples=5, paf_max_samples=25, min_parts=3,
                     min_person_score=0.4, peak_border=1, paf_sample_far_end=False, paf_sample_offset=0.5,
-                    paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True)
+                    paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True,
+                    merge_fragments=0.0)
         if name == "mpi15":
             base.update(peak_threshold=0.6, paf_threshold=0.01)
         elif name not in ("coco18", "body25"):
@@ -145,7 +155,7 @@ class DecodeConfig:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"DecodeConfig.{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score",
-                     "paf_sample_offset", "paf_close_fraction"):
+                     "paf_sample_offset", "paf_close_fraction", "merge_fragments"):
             _float(name)
         if not 0.0 <= self.paf_min_above <= 1.0:
             raise ValueError(f"DecodeConfig.paf_min_above must be in [0, 1], got {self.paf_min_above}")
@@ -153,6 +163,8 @@ class DecodeConfig:
             raise ValueError("DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)")
         if not 0.0 <= self.paf_close_fraction <= 1.0:
             raise ValueError(f"DecodeConfig.paf_close_fraction must be in [0, 1], got {self.paf_close_fraction}")
+        if not 0.0 <= self.merge_fragments <= 10.0:
+            raise ValueError(f"DecodeConfig.merge_fragments must be in [0, 10], got {self.merge_fragments}")
         if not -1.0 <= self.paf_sample_offset <= 1.0:
             raise ValueError(f"DecodeConfig.paf_sample_offset must be in [-1, 1], got {self.paf_sample_offset}")
 

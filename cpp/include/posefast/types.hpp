@@ -37,6 +37,7 @@ struct DecodeConfig {
     bool paf_strict_fraction = true;  // passed/n > min_above instead of passed >= min_above*n
     double paf_close_fraction = 1.0 / 150.0;  // close pairs: fixed score peak_threshold + 1e-6
     bool fill_only_shares = true;     // OpenPose's shoulder->ear fill
+    double merge_fragments = 0.4;     // fragment absorption threshold (0 = off)
 };
 
 // Throws std::invalid_argument naming the bad field.

@@ -143,7 +143,7 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
                          "pass the peaks the candidates were scored on")
     kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
                                       limbs, fill, int(config.min_parts), float(config.min_person_score),
-                                      bool(config.fill_only_shares))
+                                      bool(config.fill_only_shares), float(config.merge_fragments))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 
@@ -155,7 +155,7 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     kp, scores, ids, bad = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
                                          *_limb_args(config), int(config.min_parts),
                                          float(config.min_person_score), bool(config.fill_only_shares),
-                                         bool(config.check_finite))
+                                         float(config.merge_fragments), bool(config.check_finite))
     if bad:
         check_finite(pafs, "pafs")
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)

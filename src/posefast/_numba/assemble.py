@@ -8,6 +8,8 @@ Person scores follow the reference's operation order exactly:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import jit
@@ -46,8 +48,62 @@ def check_stage_inputs(pk_off, num_peaks, c_off, ca, cb, num_c, limbs):
 
 
 @jit
+def _absorb(pk_off, xy, parts, keep, n_keep, order, t):
+    """The reference's fragment rule on the kept people ``keep[order[:n_keep]]``.
+
+    Returns the surviving positions into ``order`` (ascending) and their count;
+    ``parts`` of absorbing people are updated in place."""
+    num_k = parts.shape[1]
+    out = np.empty(n_keep, dtype=np.int64)
+    n_out = 0
+    for r in range(n_keep):
+        q = keep[order[r]]
+        absorbed = False
+        for e in range(n_out):
+            p = keep[order[out[e]]]
+            total = 0.0
+            shared = 0
+            x0 = np.inf
+            y0 = np.inf
+            x1 = -np.inf
+            y1 = -np.inf
+            for k in range(num_k):
+                i = parts[p, k]
+                if i < 0:
+                    continue
+                g = pk_off[k] + i
+                px = xy[g, 0]
+                py = xy[g, 1]
+                x0 = px if px < x0 else x0
+                x1 = px if px > x1 else x1
+                y0 = py if py < y0 else y0
+                y1 = py if py > y1 else y1
+                j = parts[q, k]
+                if j >= 0:
+                    h = pk_off[k] + j
+                    dx = px - xy[h, 0]
+                    dy = py - xy[h, 1]
+                    total += math.sqrt(dx * dx + dy * dy)
+                    shared += 1
+            if shared == 0:
+                continue
+            bw = x1 - x0
+            bh = y1 - y0
+            if total / shared <= t * math.sqrt(bw * bw + bh * bh):
+                for k in range(num_k):
+                    if parts[q, k] >= 0 and parts[p, k] < 0:
+                        parts[p, k] = parts[q, k]
+                absorbed = True
+                break
+        if not absorbed:
+            out[n_out] = r
+            n_out += 1
+    return out, n_out
+
+
+@jit
 def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, min_parts, min_person_score,
-                    fill_shares):
+                    fill_shares, merge):
     """People from peaks and candidate limbs.
 
     Returns
@@ -120,12 +176,17 @@ def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, mi
                 n_keep += 1
     # Score desc, ties in formation order (stable sort of kept people, kept in order).
     order = argsort_desc(avg[:n_keep])
+    if merge > 0.0:
+        rows, n_rows = _absorb(pk_off, xy, parts, keep, n_keep, order, merge)
+    else:
+        rows = np.arange(n_keep)
+        n_rows = n_keep
     sf = np.float64(s)
-    keypoints = np.zeros((n_keep, num_k, 3), dtype=np.float32)
-    peak_ids = np.full((n_keep, num_k), -1, dtype=np.int32)
-    scores = np.empty(n_keep, dtype=np.float32)
-    for row in range(n_keep):
-        q = order[row]
+    keypoints = np.zeros((n_rows, num_k, 3), dtype=np.float32)
+    peak_ids = np.full((n_rows, num_k), -1, dtype=np.int32)
+    scores = np.empty(n_rows, dtype=np.float32)
+    for row in range(n_rows):
+        q = order[rows[row]]
         p = keep[q]
         scores[row] = np.float32(avg[q])
         for k in range(num_k):

@@ -25,7 +25,17 @@ Limbs are processed in the layout's order.  For each limb:
 People with fewer than ``min_parts`` keypoints, or whose ``score / parts`` is below
 ``min_person_score``, are dropped.  The rest are ordered by ``score / parts``
 (highest first; ties keep the order in which people were started) and reported
-with that value as their score.  Keypoints are the refined peak positions in map
+with that value as their score.
+
+**Fragments** (``merge_fragments = t > 0``).  People are then visited in that
+order; each person ``q`` is compared with every earlier person ``p`` still kept, in
+order, and absorbed by the first one for which: they hold at least one keypoint
+type in common, and the mean over those types ``k`` (added in ``k`` order) of
+``sqrt(dx*dx + dy*dy)`` between their refined decode-grid positions is at most
+``t * sqrt(bw*bw + bh*bh)``, where ``bw``, ``bh`` are the width and height of the box
+around ``p``'s present keypoints.  ``p`` takes ``q``'s keypoints of the types it
+lacks (its score stays), and ``q`` is dropped.  Comparisons use ``p`` as it is
+at that moment (keypoints absorbed before included).  Keypoints are the refined peak positions in map
 pixels with the peak score as confidence; missing ones are ``0, 0, 0``.
 """
 
@@ -45,6 +55,42 @@ class _Person:
         self.parts = [-1] * num_keypoints    # peak index within each keypoint, -1 = missing
         self.score = 0.0
         self.count = 0
+
+
+def _absorb_fragments(kept: list, peaks: Peaks, t: float) -> list:
+    """The fragment rule of the module docstring on ``kept`` [(mean, index, person)]."""
+    def xy(k: int, i: int) -> tuple[float, float]:
+        g = int(peaks.offsets[k]) + i
+        return float(peaks.xy[g, 0]), float(peaks.xy[g, 1])
+
+    out: list = []
+    for entry in kept:
+        q = entry[2]
+        for _, _, p in out:
+            total, shared = 0.0, 0
+            x0 = y0 = np.inf
+            x1 = y1 = -np.inf
+            for k, i in enumerate(p.parts):
+                if i < 0:
+                    continue
+                px, py = xy(k, i)
+                x0, x1, y0, y1 = min(x0, px), max(x1, px), min(y0, py), max(y1, py)
+                if q.parts[k] >= 0:
+                    qx, qy = xy(k, q.parts[k])
+                    dx, dy = px - qx, py - qy
+                    total += float(np.sqrt(dx * dx + dy * dy))
+                    shared += 1
+            if shared == 0:
+                continue
+            bw, bh = x1 - x0, y1 - y0
+            if total / shared <= t * float(np.sqrt(bw * bw + bh * bh)):
+                for k, i in enumerate(q.parts):
+                    if i >= 0 and p.parts[k] < 0:
+                        p.parts[k] = i
+                break
+        else:
+            out.append(entry)
+    return out
 
 
 def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: DecodeConfig) -> Poses:
@@ -101,6 +147,8 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
     kept = [(p.score / p.count, i, p) for i, p in enumerate(people)
             if p.count >= config.min_parts and p.score / p.count >= config.min_person_score]
     kept.sort(key=lambda e: (-e[0], e[1]))
+    if config.merge_fragments > 0:
+        kept = _absorb_fragments(kept, peaks, config.merge_fragments)
 
     keypoints = np.zeros((len(kept), num_k, 3), dtype=np.float64)
     peak_ids = np.full((len(kept), num_k), -1, dtype=np.int32)
