@@ -150,3 +150,48 @@ def test_shared_ear_fill(backend):
     for c in (cfg, cfg.replace(fill_only_shares=False), cfg.replace(merge_fragments=0.4)):
         assert_same_poses(pf.assemble(peaks, cands, layout=lay, backend=backend, config=c),
                           pf.assemble(peaks, cands, layout=lay, backend="python", config=c))
+
+
+def _chain(with_a: bool):
+    """People on a 7-keypoint chain: A holds keypoints 0..6 (if with_a), B holds 2..6."""
+    lay = pf.Layout(name="chain", keypoints=tuple("abcdefg"), limbs=tuple((k, k + 1) for k in range(6)),
+                    paf_channels=tuple((2 * k, 2 * k + 1) for k in range(6)))
+    counts = [1, 1, 2, 2, 2, 2, 2]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    m = int(offsets[-1])
+    xy = np.stack([np.arange(m, dtype=np.float64) * 3, np.arange(m, dtype=np.float64)], axis=1)
+    peaks = Peaks(offsets=offsets, grid=xy.astype(np.int32), xy=xy, scores=np.full(m, 0.9), upsample=1,
+                  grid_shape=(80, 80))
+    a, b, off = [], [], [0]
+    for l in range(6):
+        rows = ([(0, 0)] if with_a else []) + ([(1, 1)] if l >= 2 else [])
+        if l == 1 and not with_a:
+            rows = []
+        a += [r[0] for r in rows]
+        b += [r[1] for r in rows]
+        off.append(len(a))
+    cands = LimbCandidates(offsets=np.array(off), a=np.array(a, np.int32), b=np.array(b, np.int32),
+                           scores=np.full(len(a), 0.8))
+    return lay, peaks, cands
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uncounted_keypoints(backend):
+    cfg = pf.DecodeConfig(upsample=1, merge_fragments=0.0, uncounted_keypoints=(5, 6))
+    lay, peaks, cands = _chain(True)
+    got = pf.assemble(peaks, cands, layout=lay, backend=backend, config=cfg)
+    # A: 7 keypoints, 5 counted -> kept; B: 5 keypoints, 3 counted (<= 4 with feet) -> dropped
+    assert len(got) == 1 and (got.peak_ids[0] >= 0).all()
+    assert np.isclose(got.scores[0], (0.9 * 7 + 0.8 * 6) / 5)
+    assert len(pf.assemble(peaks, cands, layout=lay, backend=backend, config=cfg.replace(uncounted_keypoints=()))) == 2
+    # B alone: nobody passes with the rule, so the filter reruns without it
+    lay, peaks, cands = _chain(False)
+    got = pf.assemble(peaks, cands, layout=lay, backend=backend, config=cfg)
+    assert len(got) == 1 and np.isclose(got.scores[0], (0.9 * 5 + 0.8 * 4) / 5)
+    for with_a in (True, False):
+        lay, peaks, cands = _chain(with_a)
+        assert_same_poses(pf.assemble(peaks, cands, layout=lay, backend=backend, config=cfg),
+                          pf.assemble(peaks, cands, layout=lay, backend="python", config=cfg))
+    assert pf.DecodeConfig.openpose("body25").uncounted_keypoints == (19, 20, 21, 22, 23, 24)
+    with pytest.raises(ValueError, match="uncounted_keypoints"):
+        pf.DecodeConfig(uncounted_keypoints=(64,))

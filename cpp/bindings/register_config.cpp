@@ -42,6 +42,11 @@ DecodeConfig to_config(py::handle obj) {
     c.paf_close_fraction = obj.attr("paf_close_fraction").cast<double>();
     c.fill_only_shares = obj.attr("fill_only_shares").cast<bool>();
     c.merge_fragments = obj.attr("merge_fragments").cast<double>();
+    for (auto k : obj.attr("uncounted_keypoints")) {
+        const int v = k.cast<int>();
+        if (v < 0 || v > 63) throw py::value_error("DecodeConfig.uncounted_keypoints must be in [0, 63]");
+        c.uncounted_mask |= uint64_t{1} << v;
+    }
     posefast::validate_config(c);
     return c;
 }
@@ -54,7 +59,7 @@ void register_config(py::module_& m) {
                          double paf_min_above, int paf_min_samples, int paf_max_samples, int min_parts,
                          double min_person_score, bool check_finite, int peak_border, bool paf_sample_far_end,
                          double paf_sample_offset, bool paf_strict_fraction, double paf_close_fraction,
-                         bool fill_only_shares, double merge_fragments) {
+                         bool fill_only_shares, double merge_fragments, uint64_t uncounted_mask) {
                  DecodeConfig c{upsample,        peak_threshold,  refine_radius, max_peaks,
                                 paf_threshold,   paf_min_above,   paf_min_samples, paf_max_samples,
                                 min_parts,       min_person_score, check_finite};
@@ -65,6 +70,7 @@ void register_config(py::module_& m) {
                  c.paf_close_fraction = paf_close_fraction;
                  c.fill_only_shares = fill_only_shares;
                  c.merge_fragments = merge_fragments;
+                 c.uncounted_mask = uncounted_mask;
                  posefast::validate_config(c);
                  return c;
              }),
@@ -74,7 +80,8 @@ void register_config(py::module_& m) {
              py::arg("min_person_score") = 0.4, py::arg("check_finite") = true, py::arg("peak_border") = 0,
              py::arg("paf_sample_far_end") = false, py::arg("paf_sample_offset") = 0.5,
              py::arg("paf_strict_fraction") = true, py::arg("paf_close_fraction") = 1.0 / 150.0,
-             py::arg("fill_only_shares") = true, py::arg("merge_fragments") = 0.4)
+             py::arg("fill_only_shares") = true, py::arg("merge_fragments") = 0.4,
+             py::arg("uncounted_mask") = 0)
         .def_static("from_config", &to_config, py::arg("config"),
                     "Convert a posefast.DecodeConfig (refine_radius resolved).")
         .def_readwrite("upsample", &DecodeConfig::upsample)
@@ -95,6 +102,7 @@ void register_config(py::module_& m) {
         .def_readwrite("paf_close_fraction", &DecodeConfig::paf_close_fraction)
         .def_readwrite("fill_only_shares", &DecodeConfig::fill_only_shares)
         .def_readwrite("merge_fragments", &DecodeConfig::merge_fragments)
+        .def_readwrite("uncounted_mask", &DecodeConfig::uncounted_mask)
         .def("__repr__", [](const DecodeConfig& c) {
             std::ostringstream o;
             o.precision(17);
@@ -109,7 +117,7 @@ void register_config(py::module_& m) {
               << ", paf_strict_fraction=" << (c.paf_strict_fraction ? "True" : "False")
               << ", paf_close_fraction=" << c.paf_close_fraction
               << ", fill_only_shares=" << (c.fill_only_shares ? "True" : "False")
-              << ", merge_fragments=" << c.merge_fragments << ")";
+              << ", merge_fragments=" << c.merge_fragments << ", uncounted_mask=" << c.uncounted_mask << ")";
             return o.str();
         });
 }

@@ -74,10 +74,22 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
     const int64_t people = static_cast<int64_t>(ws.score.size());
     ws.mean.resize(static_cast<size_t>(people));
     ws.order.clear();
-    for (int64_t p = 0; p < people; ++p) {
-        ws.mean[p] = ws.score[p] / static_cast<double>(ws.count[p]);
-        if (ws.count[p] >= cfg.min_parts && ws.mean[p] >= cfg.min_person_score) {
-            ws.order.push_back(static_cast<int32_t>(p));
+    const int64_t mask_k = std::min<int64_t>(K, 64);
+    for (int rerun = 0; rerun < 2; ++rerun) {
+        const bool use_mask = rerun == 0 && cfg.uncounted_mask != 0;
+        if (rerun == 1 && (!ws.order.empty() || cfg.uncounted_mask == 0)) break;
+        for (int64_t p = 0; p < people; ++p) {
+            int64_t c = ws.count[p];
+            if (use_mask) {
+                const int32_t* parts = ws.parts.data() + p * K;
+                for (int64_t k = 0; k < mask_k; ++k) {
+                    if (((cfg.uncounted_mask >> k) & 1u) && parts[k] >= 0) --c;
+                }
+                if (c != ws.count[p] && c <= 4) continue;
+            }
+            if (c < cfg.min_parts) continue;
+            ws.mean[p] = ws.score[p] / static_cast<double>(c);
+            if (ws.mean[p] >= cfg.min_person_score) ws.order.push_back(static_cast<int32_t>(p));
         }
     }
     std::stable_sort(ws.order.begin(), ws.order.end(),

@@ -61,6 +61,7 @@ def _config(cfg: DecodeConfig):
         paf_close_fraction=float(cfg.paf_close_fraction),
         fill_only_shares=bool(cfg.fill_only_shares),
         merge_fragments=float(cfg.merge_fragments),
+        uncounted_mask=sum(1 << k for k in set(cfg.uncounted_keypoints)),
     )
 
 

@@ -70,6 +70,11 @@ class DecodeConfig:
         of *every* person holding one of its two peaks, even with a peak another
         person already holds, adding neither score nor keypoint count.
         ``False``: it fills only keypoint ``b`` with a free peak, adding both.
+    uncounted_keypoints : tuple of int
+        Keypoints that do not count towards ``min_parts`` and the mean score; a
+        person holding any of them with at most 4 counted keypoints is dropped,
+        and when that leaves nobody the filter is rerun without this rule
+        (OpenPose's BODY-25 feet, 19..24).  Default none.
     merge_fragments : float
         Whole people instead of fragments: after filtering, a person whose
         keypoints lie on a higher-ranked person's (mean distance of the keypoint
@@ -98,6 +103,7 @@ class DecodeConfig:
     paf_close_fraction: float = 1.0 / 150.0
     fill_only_shares: bool = True
     merge_fragments: float = 0.4
+    uncounted_keypoints: tuple[int, ...] = ()
 
     @classmethod
     def openpose(cls, layout: str = "coco18", **changes) -> "DecodeConfig":
@@ -125,6 +131,8 @@ class DecodeConfig:
                     merge_fragments=0.0)
         if name == "mpi15":
             base.update(peak_threshold=0.6, paf_threshold=0.01)
+        elif name == "body25":
+            base.update(uncounted_keypoints=(19, 20, 21, 22, 23, 24))   # the feet
         elif name not in ("coco18", "body25"):
             raise ValueError(f"DecodeConfig.openpose knows coco18, body25 and mpi15, not {name!r}")
         base.update(changes)
@@ -163,6 +171,11 @@ class DecodeConfig:
             raise ValueError("DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)")
         if not 0.0 <= self.paf_close_fraction <= 1.0:
             raise ValueError(f"DecodeConfig.paf_close_fraction must be in [0, 1], got {self.paf_close_fraction}")
+        u = self.uncounted_keypoints
+        if not isinstance(u, tuple) or any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < 64
+                                           for k in u):
+            raise ValueError(f"DecodeConfig.uncounted_keypoints must be a tuple of keypoint indices in "
+                             f"[0, 63], got {u!r}")
         if not 0.0 <= self.merge_fragments <= 10.0:
             raise ValueError(f"DecodeConfig.merge_fragments must be in [0, 10], got {self.merge_fragments}")
         if not -1.0 <= self.paf_sample_offset <= 1.0:

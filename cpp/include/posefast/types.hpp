@@ -38,6 +38,7 @@ struct DecodeConfig {
     double paf_close_fraction = 1.0 / 150.0;  // close pairs: fixed score peak_threshold + 1e-6
     bool fill_only_shares = true;     // OpenPose's shoulder->ear fill
     double merge_fragments = 0.4;     // fragment absorption threshold (0 = off)
+    uint64_t uncounted_mask = 0;      // bit k: keypoint k does not count (OpenPose's BODY-25 feet)
 };
 
 // Throws std::invalid_argument naming the bad field.

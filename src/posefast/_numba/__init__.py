@@ -83,6 +83,15 @@ def _limb_args(cfg: DecodeConfig) -> tuple:
             float(cfg.peak_threshold) + 1e-6)
 
 
+@functools.lru_cache(maxsize=64)
+def _uncounted(cfg: DecodeConfig) -> np.ndarray:
+    """uint8 [64]: 1 for each of ``cfg.uncounted_keypoints``."""
+    mask = np.zeros(64, dtype=np.uint8)
+    for k in cfg.uncounted_keypoints:
+        mask[k] = 1
+    return mask
+
+
 @functools.lru_cache(maxsize=16)
 def _layout_arrays(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     limbs, paf, fill = layout.arrays()
@@ -143,7 +152,8 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
                          "pass the peaks the candidates were scored on")
     kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
                                       limbs, fill, int(config.min_parts), float(config.min_person_score),
-                                      bool(config.fill_only_shares), float(config.merge_fragments))
+                                      bool(config.fill_only_shares), float(config.merge_fragments),
+                                      _uncounted(config))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 
@@ -155,7 +165,8 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     kp, scores, ids, bad = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
                                          *_limb_args(config), int(config.min_parts),
                                          float(config.min_person_score), bool(config.fill_only_shares),
-                                         float(config.merge_fragments), bool(config.check_finite))
+                                         float(config.merge_fragments), _uncounted(config),
+                                         bool(config.check_finite))
     if bad:
         check_finite(pafs, "pafs")
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)

@@ -103,7 +103,7 @@ def _absorb(pk_off, xy, parts, keep, n_keep, order, t):
 
 @jit
 def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, min_parts, min_person_score,
-                    fill_shares, merge):
+                    fill_shares, merge, uncounted):
     """People from peaks and candidate limbs.
 
     Returns
@@ -166,14 +166,25 @@ def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, mi
 
     keep = np.empty(n_people, dtype=np.int64)
     avg = np.empty(n_people, dtype=np.float64)
+    use_mask = uncounted.any()
     n_keep = 0
-    for p in range(n_people):
-        if count[p] >= min_parts:
-            v = score[p] / count[p]
-            if v >= min_person_score:
-                keep[n_keep] = p
-                avg[n_keep] = v
-                n_keep += 1
+    for rerun in range(2):
+        if rerun == 1 and (n_keep > 0 or not use_mask):
+            break
+        for p in range(n_people):
+            c = count[p]
+            if rerun == 0 and use_mask:
+                for k in range(min(num_k, uncounted.shape[0])):
+                    if uncounted[k] and parts[p, k] >= 0:
+                        c -= 1
+                if c != count[p] and c <= 4:
+                    continue
+            if c >= min_parts:
+                v = score[p] / c
+                if v >= min_person_score:
+                    keep[n_keep] = p
+                    avg[n_keep] = v
+                    n_keep += 1
     # Score desc, ties in formation order (stable sort of kept people, kept in order).
     order = argsort_desc(avg[:n_keep])
     if merge > 0.0:

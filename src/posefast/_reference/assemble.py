@@ -23,7 +23,10 @@ Limbs are processed in the layout's order.  For each limb:
    does not change which person owns a peak for later limbs.
 
 People with fewer than ``min_parts`` keypoints, or whose ``score / parts`` is below
-``min_person_score``, are dropped.  The rest are ordered by ``score / parts``
+``min_person_score``, are dropped.  With ``uncounted_keypoints`` (OpenPose's BODY-25
+feet), ``parts`` is the count minus the uncounted keypoints the person holds, and
+a person holding any of them with ``parts <= 4`` is dropped; when that leaves
+nobody, the filter is rerun without the rule.  The rest are ordered by ``score / parts``
 (highest first; ties keep the order in which people were started) and reported
 with that value as their score.
 
@@ -55,6 +58,18 @@ class _Person:
         self.parts = [-1] * num_keypoints    # peak index within each keypoint, -1 = missing
         self.score = 0.0
         self.count = 0
+
+
+def _filter(people: list, config: DecodeConfig, uncounted: set) -> list:
+    """[(mean, index, person)] of the people passing the filter (module docstring)."""
+    kept = []
+    for i, p in enumerate(people):
+        c = p.count - sum(1 for k in uncounted if k < len(p.parts) and p.parts[k] >= 0)
+        if c != p.count and c <= 4:
+            continue
+        if c >= config.min_parts and p.score / c >= config.min_person_score:
+            kept.append((p.score / c, i, p))
+    return kept
 
 
 def _absorb_fragments(kept: list, peaks: Peaks, t: float) -> list:
@@ -144,8 +159,9 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
                 owner[a][ia] = owner[b][ib] = len(people)
                 people.append(person)
 
-    kept = [(p.score / p.count, i, p) for i, p in enumerate(people)
-            if p.count >= config.min_parts and p.score / p.count >= config.min_person_score]
+    kept = _filter(people, config, set(config.uncounted_keypoints))
+    if not kept and config.uncounted_keypoints:
+        kept = _filter(people, config, set())
     kept.sort(key=lambda e: (-e[0], e[1]))
     if config.merge_fragments > 0:
         kept = _absorb_fragments(kept, peaks, config.merge_fragments)
