@@ -72,22 +72,32 @@ def test_coco_ap_not_lower(maker):
     assert on > 0.3
 
 
+def test_two_whole_people_on_top_of_each_other_stay_two():
+    from posefast.synthetic import make_scene
+
+    rng = np.random.default_rng(2024)
+    make_scene(rng, 1, 184, 656, size=6.0, margin=-0.05)
+    sc = make_scene(rng, 2, 184, 656, size=6.0, margin=-0.05)   # bench's crowd of 2: heavily overlapping
+    for b in BACKENDS:
+        assert len(pf.decode(sc.heatmaps, sc.pafs, backend=b, config=pf.DecodeConfig(upsample=1))) == 2, b
+
+
 def _two_people(dx: float):
-    """Peaks of two 3-keypoint people (keypoints 0, 1, 2 of a 3-keypoint layout), the
-    second shifted by dx on the decode grid, and candidates joining each."""
+    """Peaks of a 3-keypoint person and a 2-keypoint one (keypoints 0, 1), the second
+    shifted by dx on the decode grid."""
     lay = pf.Layout(name="three", keypoints=("a", "b", "c"), limbs=((0, 1), (1, 2)),
                     paf_channels=((0, 1), (2, 3)))
     xy = np.array([[10, 10], [10 + dx, 10], [10, 20], [10 + dx, 20], [10, 30], [10 + dx, 30]], np.float64)
     peaks = Peaks(offsets=np.array([0, 2, 4, 6]), grid=xy.astype(np.int32), xy=xy,
                   scores=np.array([0.9, 0.8, 0.9, 0.8, 0.9, 0.8]), upsample=1, grid_shape=(64, 64))
-    cands = LimbCandidates(offsets=np.array([0, 2, 4]), a=np.array([0, 1, 0, 1], np.int32),
-                           b=np.array([0, 1, 0, 1], np.int32), scores=np.array([0.9, 0.8, 0.9, 0.8]))
+    cands = LimbCandidates(offsets=np.array([0, 2, 3]), a=np.array([0, 1, 0], np.int32),
+                           b=np.array([0, 1, 0], np.int32), scores=np.array([0.9, 0.8, 0.9]))
     return lay, peaks, cands
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_rule_on_made_people(backend):
-    cfg = pf.DecodeConfig(upsample=1)
+    cfg = pf.DecodeConfig(upsample=1, min_parts=2)
     # box diagonal of the first person is 20: mean distance 7.5 <= 0.4 * 20 absorbs, 8.5 does not
     for dx, want in [(7.5, 1), (8.5, 2)]:
         lay, peaks, cands = _two_people(dx)

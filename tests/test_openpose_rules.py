@@ -90,7 +90,7 @@ def test_far_end_and_offset(backend):
     pafs = np.zeros((2, 40, 40))
     pafs[0, :, 6:26] = 1.0
     lay, peaks, pafs = _one_limb((5.0, 10.0), (25.0, 10.0), pafs)
-    cfg = pf.DecodeConfig(upsample=1)
+    cfg = pf.DecodeConfig(upsample=1, paf_sample_offset=0.5)
     got = pf.score_limbs(pafs, peaks, layout=lay, backend=backend, config=cfg)
     assert got.scores.tolist() == [1.0]
     old = cfg.replace(paf_sample_far_end=True, paf_sample_offset=0.0)
@@ -120,6 +120,7 @@ def test_close_pairs_and_strict_fraction(backend):
     f[0] = 1.0
     # n = round(sqrt(400)) = 20; sample i at column round(0.5 + 4i + 0.5) = 4i + 1; spoil i = 7
     f[0, :, 29] = -1.0
+    cfg = cfg.replace(paf_sample_offset=0.5)
     got = pf.score_limbs(f.astype(np.float32), peaks, layout=lay, backend=backend, config=cfg)
     assert len(got.scores) == 0
     loose = cfg.replace(paf_strict_fraction=False)

@@ -125,6 +125,12 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
                     }
                 }
                 if (shared == 0) continue;
+                int64_t nq = 0, np_ = 0;
+                for (int64_t k = 0; k < K; ++k) {
+                    nq += qp[k] >= 0;
+                    np_ += pp[k] >= 0;
+                }
+                if (nq >= np_) continue;
                 const double bw = x1 - x0, bh = y1 - y0;
                 if (total / static_cast<double>(shared) <= cfg.merge_fragments * std::sqrt(bw * bw + bh * bh)) {
                     for (int64_t k = 0; k < K; ++k) {

@@ -56,7 +56,8 @@ class DecodeConfig:
         ``A + (i / (n-1)) * d``, both ends sampled.
     paf_sample_offset : float
         Added to the start peak's position before the samples are rounded to the
-        grid (OpenPose: 0.5, the half cell of its peak coordinates).
+        grid (OpenPose and default: 0.5, the half cell of OpenPose's corner-based
+        peak coordinates; 0.0 starts the samples on the peak itself).
     paf_strict_fraction : bool
         ``True`` (OpenPose): a pair passes when ``passed / n > paf_min_above``;
         ``False``: when ``passed >= paf_min_above * n``.
@@ -76,8 +77,8 @@ class DecodeConfig:
         and when that leaves nobody the filter is rerun without this rule
         (OpenPose's BODY-25 feet, 19..24).  Default none.
     merge_fragments : float
-        Whole people instead of fragments: after filtering, a person whose
-        keypoints lie on a higher-ranked person's (mean distance of the keypoint
+        Whole people instead of fragments: after filtering, a person with fewer
+        keypoints whose keypoints lie on a higher-ranked person's (mean distance of the keypoint
         types both hold at most ``merge_fragments`` times that person's box
         diagonal) is absorbed by it: its keypoints of types the other lacks join
         the other, and it is dropped (rule in :mod:`posefast._reference.assemble`).

@@ -87,6 +87,13 @@ def _absorb(pk_off, xy, parts, keep, n_keep, order, t):
                     shared += 1
             if shared == 0:
                 continue
+            nq = 0
+            npp = 0
+            for k in range(num_k):
+                nq += parts[q, k] >= 0
+                npp += parts[p, k] >= 0
+            if nq >= npp:
+                continue
             bw = x1 - x0
             bh = y1 - y0
             if total / shared <= t * math.sqrt(bw * bw + bh * bh):

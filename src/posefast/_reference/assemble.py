@@ -33,7 +33,7 @@ with that value as their score.
 **Fragments** (``merge_fragments = t > 0``).  People are then visited in that
 order; each person ``q`` is compared with every earlier person ``p`` still kept, in
 order, and absorbed by the first one for which: they hold at least one keypoint
-type in common, and the mean over those types ``k`` (added in ``k`` order) of
+type in common, ``q`` holds fewer keypoints than ``p``, and the mean over those types ``k`` (added in ``k`` order) of
 ``sqrt(dx*dx + dy*dy)`` between their refined decode-grid positions is at most
 ``t * sqrt(bw*bw + bh*bh)``, where ``bw``, ``bh`` are the width and height of the box
 around ``p``'s present keypoints.  ``p`` takes ``q``'s keypoints of the types it
@@ -95,7 +95,7 @@ def _absorb_fragments(kept: list, peaks: Peaks, t: float) -> list:
                     dx, dy = px - qx, py - qy
                     total += float(np.sqrt(dx * dx + dy * dy))
                     shared += 1
-            if shared == 0:
+            if shared == 0 or sum(i >= 0 for i in q.parts) >= sum(i >= 0 for i in p.parts):
                 continue
             bw, bh = x1 - x0, y1 - y0
             if total / shared <= t * float(np.sqrt(bw * bw + bh * bh)):
