@@ -47,6 +47,9 @@ DecodeConfig to_config(py::handle obj) {
         if (v < 0 || v > 63) throw py::value_error("DecodeConfig.uncounted_keypoints must be in [0, 63]");
         c.uncounted_mask |= uint64_t{1} << v;
     }
+    const py::object people_max = obj.attr("number_people_max");
+    c.number_people_max = people_max.is_none() ? 0 : people_max.cast<int>();
+    c.single_person = obj.attr("single_person_mode").cast<bool>();
     posefast::validate_config(c);
     return c;
 }
@@ -57,12 +60,14 @@ void register_config(py::module_& m) {
                              "resolved). Validated on construction and on every call.")
         .def(py::init([](int upsample, double peak_threshold, int refine_radius, int max_peaks, double paf_threshold,
                          double paf_min_above, int paf_min_samples, int paf_max_samples, int min_parts,
-                         double min_person_score, bool check_finite, int peak_border, bool paf_sample_far_end,
+                         double min_person_score, bool check_finite, int number_people_max, bool single_person,
+                         int peak_border, bool paf_sample_far_end,
                          double paf_sample_offset, bool paf_strict_fraction, double paf_close_fraction,
                          bool fill_only_shares, double merge_fragments, uint64_t uncounted_mask) {
                  DecodeConfig c{upsample,        peak_threshold,  refine_radius, max_peaks,
                                 paf_threshold,   paf_min_above,   paf_min_samples, paf_max_samples,
-                                min_parts,       min_person_score, check_finite};
+                                min_parts,       min_person_score, check_finite,  number_people_max,
+                                single_person};
                  c.peak_border = peak_border;
                  c.paf_sample_far_end = paf_sample_far_end;
                  c.paf_sample_offset = paf_sample_offset;
@@ -77,7 +82,8 @@ void register_config(py::module_& m) {
              py::kw_only(), py::arg("upsample") = 4, py::arg("peak_threshold") = 0.05, py::arg("refine_radius") = 2,
              py::arg("max_peaks") = 127, py::arg("paf_threshold") = 0.05, py::arg("paf_min_above") = 0.95,
              py::arg("paf_min_samples") = 5, py::arg("paf_max_samples") = 25, py::arg("min_parts") = 3,
-             py::arg("min_person_score") = 0.4, py::arg("check_finite") = true, py::arg("peak_border") = 0,
+             py::arg("min_person_score") = 0.4, py::arg("check_finite") = true,
+             py::arg("number_people_max") = 0, py::arg("single_person") = false, py::arg("peak_border") = 0,
              py::arg("paf_sample_far_end") = false, py::arg("paf_sample_offset") = 0.5,
              py::arg("paf_strict_fraction") = true, py::arg("paf_close_fraction") = 1.0 / 150.0,
              py::arg("fill_only_shares") = true, py::arg("merge_fragments") = 0.4,
@@ -95,6 +101,8 @@ void register_config(py::module_& m) {
         .def_readwrite("min_parts", &DecodeConfig::min_parts)
         .def_readwrite("min_person_score", &DecodeConfig::min_person_score)
         .def_readwrite("check_finite", &DecodeConfig::check_finite)
+        .def_readwrite("number_people_max", &DecodeConfig::number_people_max)
+        .def_readwrite("single_person", &DecodeConfig::single_person)
         .def_readwrite("peak_border", &DecodeConfig::peak_border)
         .def_readwrite("paf_sample_far_end", &DecodeConfig::paf_sample_far_end)
         .def_readwrite("paf_sample_offset", &DecodeConfig::paf_sample_offset)
@@ -111,8 +119,10 @@ void register_config(py::module_& m) {
               << ", paf_threshold=" << c.paf_threshold << ", paf_min_above=" << c.paf_min_above
               << ", paf_min_samples=" << c.paf_min_samples << ", paf_max_samples=" << c.paf_max_samples
               << ", min_parts=" << c.min_parts << ", min_person_score=" << c.min_person_score
-              << ", check_finite=" << (c.check_finite ? "True" : "False") << ", peak_border=" << c.peak_border
-              << ", paf_sample_far_end=" << (c.paf_sample_far_end ? "True" : "False")
+              << ", check_finite=" << (c.check_finite ? "True" : "False")
+              << ", number_people_max=" << c.number_people_max
+              << ", single_person=" << (c.single_person ? "True" : "False")
+              << ", peak_border=" << c.peak_border << ", paf_sample_far_end=" << (c.paf_sample_far_end ? "True" : "False")
               << ", paf_sample_offset=" << c.paf_sample_offset
               << ", paf_strict_fraction=" << (c.paf_strict_fraction ? "True" : "False")
               << ", paf_close_fraction=" << c.paf_close_fraction

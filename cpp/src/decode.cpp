@@ -40,7 +40,15 @@ void decode(const Maps& hm, const Maps& pafs, const LayoutRef& layout, const Dec
     // error can arise, so the heatmaps' error still comes first; score_limbs checks
     // the PAF values it reads.
     find_peaks(hm, cfg, ws.peak_scratch, ws.peaks);
-    score_limbs(pafs, ref(ws.peaks), layout, cfg, ws.limb_scratch, ws.candidates);
+    if (cfg.single_person) {
+        // No PAF read (nor checked): assemble takes one peak per keypoint.
+        ws.candidates.offsets.assign(static_cast<size_t>(layout.num_limbs + 1), 0);
+        ws.candidates.a.clear();
+        ws.candidates.b.clear();
+        ws.candidates.scores.clear();
+    } else {
+        score_limbs(pafs, ref(ws.peaks), layout, cfg, ws.limb_scratch, ws.candidates);
+    }
     assemble(ref(ws.peaks), ref(ws.candidates), layout, cfg, ws.assemble_scratch, out);
 }
 

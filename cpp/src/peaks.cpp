@@ -408,7 +408,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
                 channel_peaks_raw<false>(ch, h, w, cfg, ws.found);
             }
             drop_border(ws.found, out.grid_h, gw, cfg.peak_border);
-            select(ws.found, cfg.max_peaks);
+            select(ws.found, effective_max_peaks(cfg));
             emit(ws.found, gw, out);
             for (const auto& f : ws.found) {
                 const int64_t x = f.raster % gw, y = f.raster / gw;
@@ -446,7 +446,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
         }
         drop_border(ws.found, out.grid_h, gw, cfg.peak_border);
-        select(ws.found, cfg.max_peaks);
+        select(ws.found, effective_max_peaks(cfg));
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {
             const int64_t x = f.raster % gw, y = f.raster / gw;

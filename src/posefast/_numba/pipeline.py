@@ -41,7 +41,8 @@ def first_non_finite(maps):
 @jit
 def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border,
                   limbs, paf, fill, paf_threshold, min_above, nmin, nmax, far_end, offset, strict,
-                  close_fraction, close_score, min_parts, min_person_score, fill_shares, merge, uncounted, check):
+                  close_fraction, close_score, min_parts, min_person_score, people_max, fill_shares, merge,
+                  uncounted, check):
     """Stages 1-3 on one frame (see the stage kernels for the arguments).
 
     Returns the people and a flag, True when ``check`` and a PAF value the limb
@@ -54,5 +55,5 @@ def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_pea
     if bad:
         c_off[:] = 0
     kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,
-                                      min_parts, min_person_score, fill_shares, merge, uncounted)
+                                      min_parts, min_person_score, people_max, fill_shares, merge, uncounted)
     return kp, scores, ids, bad

@@ -47,7 +47,9 @@ def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
 
 
 def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeConfig) -> LimbCandidates:
-    """Stage 2; with ``check_finite`` only the PAF values read are checked (see :mod:`.limbs`)."""
+    """Stage 2; in single-person mode no candidate and no PAF read (nor checked); otherwise only the PAF values read are checked (see :mod:`.limbs`)."""
+    if config.single_person_mode:
+        return LimbCandidates.empty(layout.num_limbs)
     return _score_limbs(pafs, peaks, layout, config)
 
 
@@ -56,5 +58,5 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     if config.check_finite:
         check_finite(heatmaps, "heatmaps")
     peaks = _find_peaks(heatmaps, config)
-    candidates = _score_limbs(pafs, peaks, layout, config)
+    candidates = score_limbs(pafs, peaks, layout, config)
     return assemble(peaks, candidates, layout, config)
