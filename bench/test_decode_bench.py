@@ -126,3 +126,27 @@ def test_batch_threads(benchmark, record_result, dance, threads):
     record_result(benchmark, "native batch 20 frames", f"threads={threads}", "native")
     for i, p in enumerate(out):
         assert_same_poses(p, pf.decode(hm[i], pafs[i], backend="native", config=cfg))
+
+
+@pytest.fixture(scope="module")
+def tiled(dance):
+    """32 dancers: dance frame 0's maps tiled 4 x 8 (184 x 656), issue 8's check_finite case."""
+    m = np.tile(dance[0], (1, 4, 8))
+    return np.ascontiguousarray(m[:18]), np.ascontiguousarray(m[19:])
+
+
+@pytest.mark.parametrize("check", [True, False])
+@pytest.mark.parametrize("s", [1, 4])
+@pytest.mark.parametrize("backend", FAST)
+def test_tiled_check_finite(benchmark, record_result, tiled, backend, s, check):
+    """check_finite reads the PAFs only where sampled, so it should cost little
+    (issue 8: <= 1.2x the unchecked time); compare the two rows of a backend."""
+    hm, pafs = tiled
+    cfg = pf.DecodeConfig(upsample=s, check_finite=check)
+    benchmark.group = f"tiled 32 dancers x{s}"
+    out = benchmark(pf.decode, hm, pafs, backend=backend, config=cfg)
+    record_result(benchmark, f"tiled 32 dancers x{s}", f"check_finite={check}", backend)
+    assert len(out) >= 30
+    assert_same_poses(out, pf.decode(hm, pafs, backend=backend, config=cfg.replace(check_finite=not check)))
+    for other in FAST:
+        assert_same_poses(out, pf.decode(hm, pafs, backend=other, config=cfg))

@@ -230,7 +230,7 @@ def test_the_extreme_inputs_of_the_issue_stay_within_the_bounds(backend, shape, 
     strip = lambda m: np.ascontiguousarray(m.reshape(m.shape[0], -1)[:, rows].reshape(m.shape[0], h, w))  # noqa: E731
     shm, spaf = strip(hm), strip(paf)
     cfg = pf.DecodeConfig(upsample=1, max_peaks=128, peak_threshold=0.0, paf_min_samples=32, paf_max_samples=32,
-                          paf_min_above=0.0, paf_threshold=-1.0)
+                          paf_min_above=0.0, paf_threshold=-1.0, min_person_score=-10.0)
     pk = pf.find_peaks(shm, backend=backend, config=cfg)
     assert np.diff(pk.offsets).max() == 128
     cands = pf.score_limbs(spaf, pk, backend=backend, config=cfg)

@@ -35,6 +35,18 @@ DecodeConfig to_config(py::handle obj) {
     c.min_parts = obj.attr("min_parts").cast<int>();
     c.min_person_score = obj.attr("min_person_score").cast<double>();
     c.check_finite = obj.attr("check_finite").cast<bool>();
+    c.peak_border = obj.attr("peak_border").cast<int>();
+    c.paf_sample_far_end = obj.attr("paf_sample_far_end").cast<bool>();
+    c.paf_sample_offset = obj.attr("paf_sample_offset").cast<double>();
+    c.paf_strict_fraction = obj.attr("paf_strict_fraction").cast<bool>();
+    c.paf_close_fraction = obj.attr("paf_close_fraction").cast<double>();
+    c.fill_only_shares = obj.attr("fill_only_shares").cast<bool>();
+    c.merge_fragments = obj.attr("merge_fragments").cast<double>();
+    for (auto k : obj.attr("uncounted_keypoints")) {
+        const int v = k.cast<int>();
+        if (v < 0 || v > 63) throw py::value_error("DecodeConfig.uncounted_keypoints must be in [0, 63]");
+        c.uncounted_mask |= uint64_t{1} << v;
+    }
     const py::object people_max = obj.attr("number_people_max");
     c.number_people_max = people_max.is_none() ? 0 : people_max.cast<int>();
     c.single_person = obj.attr("single_person_mode").cast<bool>();
@@ -48,11 +60,22 @@ void register_config(py::module_& m) {
                              "resolved). Validated on construction and on every call.")
         .def(py::init([](int upsample, double peak_threshold, int refine_radius, int max_peaks, double paf_threshold,
                          double paf_min_above, int paf_min_samples, int paf_max_samples, int min_parts,
-                         double min_person_score, bool check_finite, int number_people_max, bool single_person) {
+                         double min_person_score, bool check_finite, int number_people_max, bool single_person,
+                         int peak_border, bool paf_sample_far_end,
+                         double paf_sample_offset, bool paf_strict_fraction, double paf_close_fraction,
+                         bool fill_only_shares, double merge_fragments, uint64_t uncounted_mask) {
                  DecodeConfig c{upsample,        peak_threshold,  refine_radius, max_peaks,
                                 paf_threshold,   paf_min_above,   paf_min_samples, paf_max_samples,
                                 min_parts,       min_person_score, check_finite,  number_people_max,
                                 single_person};
+                 c.peak_border = peak_border;
+                 c.paf_sample_far_end = paf_sample_far_end;
+                 c.paf_sample_offset = paf_sample_offset;
+                 c.paf_strict_fraction = paf_strict_fraction;
+                 c.paf_close_fraction = paf_close_fraction;
+                 c.fill_only_shares = fill_only_shares;
+                 c.merge_fragments = merge_fragments;
+                 c.uncounted_mask = uncounted_mask;
                  posefast::validate_config(c);
                  return c;
              }),
@@ -60,7 +83,11 @@ void register_config(py::module_& m) {
              py::arg("max_peaks") = 127, py::arg("paf_threshold") = 0.05, py::arg("paf_min_above") = 0.95,
              py::arg("paf_min_samples") = 5, py::arg("paf_max_samples") = 25, py::arg("min_parts") = 3,
              py::arg("min_person_score") = 0.4, py::arg("check_finite") = true,
-             py::arg("number_people_max") = 0, py::arg("single_person") = false)
+             py::arg("number_people_max") = 0, py::arg("single_person") = false, py::arg("peak_border") = 0,
+             py::arg("paf_sample_far_end") = false, py::arg("paf_sample_offset") = 0.5,
+             py::arg("paf_strict_fraction") = true, py::arg("paf_close_fraction") = 1.0 / 150.0,
+             py::arg("fill_only_shares") = true, py::arg("merge_fragments") = 0.4,
+             py::arg("uncounted_mask") = 0)
         .def_static("from_config", &to_config, py::arg("config"),
                     "Convert a posefast.DecodeConfig (refine_radius resolved).")
         .def_readwrite("upsample", &DecodeConfig::upsample)
@@ -76,6 +103,14 @@ void register_config(py::module_& m) {
         .def_readwrite("check_finite", &DecodeConfig::check_finite)
         .def_readwrite("number_people_max", &DecodeConfig::number_people_max)
         .def_readwrite("single_person", &DecodeConfig::single_person)
+        .def_readwrite("peak_border", &DecodeConfig::peak_border)
+        .def_readwrite("paf_sample_far_end", &DecodeConfig::paf_sample_far_end)
+        .def_readwrite("paf_sample_offset", &DecodeConfig::paf_sample_offset)
+        .def_readwrite("paf_strict_fraction", &DecodeConfig::paf_strict_fraction)
+        .def_readwrite("paf_close_fraction", &DecodeConfig::paf_close_fraction)
+        .def_readwrite("fill_only_shares", &DecodeConfig::fill_only_shares)
+        .def_readwrite("merge_fragments", &DecodeConfig::merge_fragments)
+        .def_readwrite("uncounted_mask", &DecodeConfig::uncounted_mask)
         .def("__repr__", [](const DecodeConfig& c) {
             std::ostringstream o;
             o.precision(17);
@@ -86,7 +121,13 @@ void register_config(py::module_& m) {
               << ", min_parts=" << c.min_parts << ", min_person_score=" << c.min_person_score
               << ", check_finite=" << (c.check_finite ? "True" : "False")
               << ", number_people_max=" << c.number_people_max
-              << ", single_person=" << (c.single_person ? "True" : "False") << ")";
+              << ", single_person=" << (c.single_person ? "True" : "False")
+              << ", peak_border=" << c.peak_border << ", paf_sample_far_end=" << (c.paf_sample_far_end ? "True" : "False")
+              << ", paf_sample_offset=" << c.paf_sample_offset
+              << ", paf_strict_fraction=" << (c.paf_strict_fraction ? "True" : "False")
+              << ", paf_close_fraction=" << c.paf_close_fraction
+              << ", fill_only_shares=" << (c.fill_only_shares ? "True" : "False")
+              << ", merge_fragments=" << c.merge_fragments << ", uncounted_mask=" << c.uncounted_mask << ")";
             return o.str();
         });
 }

@@ -133,7 +133,6 @@ py::tuple score_limbs_py(py::handle pafs, py::handle peak_offsets, py::handle pe
     } else {
         // Safe without the GIL: C++ objects and buffers of arrays held above only.
         py::gil_scoped_release nogil;
-        if (cfg.check_finite) check_finite(maps, "pafs");
         LimbScratch scratch;
         score_limbs(maps, peaks.ref, layout.ref, cfg, scratch, out);
     }

@@ -66,6 +66,7 @@ void keep_top_people(const PeaksRef& peaks, int64_t n, AssembleScratch& ws) {
         ws.rank[p] = person_rank(peaks, ws.parts.data() + static_cast<int64_t>(p) * K, K, ws.score[p]);
     }
     ws.by_rank = ws.order;
+    std::sort(ws.by_rank.begin(), ws.by_rank.end());  // equal ranks: the person formed first
     std::stable_sort(ws.by_rank.begin(), ws.by_rank.end(),
                      [&](int32_t x, int32_t y) { return ws.rank[x] > ws.rank[y]; });
     for (int64_t i = 0; i < n; ++i) ws.chosen[ws.by_rank[i]] = 1;
@@ -100,6 +101,19 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
             if (ws.used_a[ga] == stamp || ws.used_b[gb] == stamp) continue;
             ws.used_a[ga] = stamp;
             ws.used_b[gb] = stamp;
+            if (fill_only && cfg.fill_only_shares) {
+                // OpenPose's shoulder->ear fill: every person, no score, no count, no owner.
+                const int64_t people = static_cast<int64_t>(ws.score.size());
+                for (int64_t q = 0; q < people; ++q) {
+                    int32_t* parts = ws.parts.data() + q * K;
+                    if (parts[ka] == ia && parts[kb] == -1) {
+                        parts[kb] = ib;
+                    } else if (parts[kb] == ib && parts[ka] == -1) {
+                        parts[ka] = ia;
+                    }
+                }
+                continue;
+            }
             if (ws.owner[gb] >= 0) continue;  // a peak is never shared
             const int32_t p = ws.owner[ga];
             if (p >= 0) {
@@ -128,17 +142,80 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
     const int64_t people = static_cast<int64_t>(ws.score.size());
     ws.mean.resize(static_cast<size_t>(people));
     ws.order.clear();
-    for (int64_t p = 0; p < people; ++p) {
-        ws.mean[p] = ws.score[p] / static_cast<double>(ws.count[p]);
-        if (ws.count[p] >= cfg.min_parts && ws.mean[p] >= cfg.min_person_score) {
-            ws.order.push_back(static_cast<int32_t>(p));
+    const int64_t mask_k = std::min<int64_t>(K, 64);
+    for (int rerun = 0; rerun < 2; ++rerun) {
+        const bool use_mask = rerun == 0 && cfg.uncounted_mask != 0;
+        if (rerun == 1 && (!ws.order.empty() || cfg.uncounted_mask == 0)) break;
+        for (int64_t p = 0; p < people; ++p) {
+            int64_t c = ws.count[p];
+            if (use_mask) {
+                const int32_t* parts = ws.parts.data() + p * K;
+                for (int64_t k = 0; k < mask_k; ++k) {
+                    if (((cfg.uncounted_mask >> k) & 1u) && parts[k] >= 0) --c;
+                }
+                if (c != ws.count[p] && c <= 4) continue;
+            }
+            if (c < cfg.min_parts) continue;
+            ws.mean[p] = ws.score[p] / static_cast<double>(c);
+            if (ws.mean[p] >= cfg.min_person_score) ws.order.push_back(static_cast<int32_t>(p));
         }
-    }
-    if (cfg.number_people_max > 0 && static_cast<int64_t>(ws.order.size()) > cfg.number_people_max) {
-        keep_top_people(peaks, cfg.number_people_max, ws);
     }
     std::stable_sort(ws.order.begin(), ws.order.end(),
                      [&](int32_t x, int32_t y) { return ws.mean[x] > ws.mean[y]; });
+
+    // Fragments (reference rule): each kept person, in order, may be absorbed by the
+    // first earlier survivor it lies on; ws.order keeps the survivors.
+    if (cfg.merge_fragments > 0.0) {
+        size_t n_out = 0;
+        for (size_t r = 0; r < ws.order.size(); ++r) {
+            const int32_t q = ws.order[r];
+            const int32_t* qp = ws.parts.data() + static_cast<int64_t>(q) * K;
+            bool absorbed = false;
+            for (size_t e = 0; e < n_out && !absorbed; ++e) {
+                int32_t* pp = ws.parts.data() + static_cast<int64_t>(ws.order[e]) * K;
+                double total = 0.0;
+                int64_t shared = 0;
+                double x0 = std::numeric_limits<double>::infinity(), y0 = x0;
+                double x1 = -x0, y1 = -x0;
+                for (int64_t k = 0; k < K; ++k) {
+                    if (pp[k] < 0) continue;
+                    const int64_t g = peaks.offsets[k] + pp[k];
+                    const double px = peaks.xy[2 * g], py = peaks.xy[2 * g + 1];
+                    x0 = px < x0 ? px : x0;
+                    x1 = px > x1 ? px : x1;
+                    y0 = py < y0 ? py : y0;
+                    y1 = py > y1 ? py : y1;
+                    if (qp[k] >= 0) {
+                        const int64_t h = peaks.offsets[k] + qp[k];
+                        const double dx = px - peaks.xy[2 * h], dy = py - peaks.xy[2 * h + 1];
+                        total += std::sqrt(dx * dx + dy * dy);
+                        ++shared;
+                    }
+                }
+                if (shared == 0) continue;
+                int64_t nq = 0, np_ = 0;
+                for (int64_t k = 0; k < K; ++k) {
+                    nq += qp[k] >= 0;
+                    np_ += pp[k] >= 0;
+                }
+                if (nq >= np_) continue;
+                const double bw = x1 - x0, bh = y1 - y0;
+                if (total / static_cast<double>(shared) <= cfg.merge_fragments * std::sqrt(bw * bw + bh * bh)) {
+                    for (int64_t k = 0; k < K; ++k) {
+                        if (qp[k] >= 0 && pp[k] < 0) pp[k] = qp[k];
+                    }
+                    absorbed = true;
+                }
+            }
+            if (!absorbed) ws.order[n_out++] = q;
+        }
+        ws.order.resize(n_out);
+    }
+
+    // Whole people first (above), then the number_people_max best of them.
+    if (cfg.number_people_max > 0 && static_cast<int64_t>(ws.order.size()) > cfg.number_people_max) {
+        keep_top_people(peaks, cfg.number_people_max, ws);
+    }
 
     const int64_t P = static_cast<int64_t>(ws.order.size());
     const double s = static_cast<double>(cfg.upsample);

@@ -37,7 +37,8 @@ void validate_frame(const Maps& hm, const Maps& pafs, const LayoutRef& layout, c
 void decode(const Maps& hm, const Maps& pafs, const LayoutRef& layout, const DecodeConfig& cfg, Workspace& ws,
             PoseList& out) {
     // find_peaks checks the heatmaps itself (cfg.check_finite) before any other
-    // error can arise, so the heatmaps' error still comes first.
+    // error can arise, so the heatmaps' error still comes first; score_limbs checks
+    // the PAF values it reads.
     find_peaks(hm, cfg, ws.peak_scratch, ws.peaks);
     if (cfg.single_person) {
         // No PAF read (nor checked): assemble takes one peak per keypoint.
@@ -46,7 +47,6 @@ void decode(const Maps& hm, const Maps& pafs, const LayoutRef& layout, const Dec
         ws.candidates.b.clear();
         ws.candidates.scores.clear();
     } else {
-        if (cfg.check_finite) check_finite(pafs, "pafs");
         score_limbs(pafs, ref(ws.peaks), layout, cfg, ws.limb_scratch, ws.candidates);
     }
     assemble(ref(ws.peaks), ref(ws.candidates), layout, cfg, ws.assemble_scratch, out);

@@ -5,15 +5,16 @@
 // PAF values are evaluated only at the integer grid positions the samples land on
 // (two channels sharing the 4 x 4 taps), never as upsampled maps; the values at the
 // peaks themselves (first and, usually, last sample of a pair) once per peak.  A
-// pair is given up as soon as it can no longer reach paf_min_above * n passing
-// samples; that changes no result (such a pair is rejected either way, and its
-// score is unused).
+// pair is given up as soon as it can no longer pass the sample test; that changes
+// no result (such a pair is rejected, or given the fixed close-pair score, either
+// way, and its line-integral score is unused).
 #include "posefast/limbs.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "posefast/finite.hpp"
 #include "posefast/upsample.hpp"
 #include "scan.hpp"
 
@@ -46,17 +47,18 @@ struct PafField {
     }
 };
 
-// The PAF vector at each peak's rounded position: the first sample of every pair
-// starting at that peak lies there (t = 0), and the last sample usually lies at the
-// end peak's.  Evaluated once per peak instead of once per pair.
+// The PAF vector at each peak's rounded position (plus paf_sample_offset): the first
+// sample of every pair starting at that peak lies there (i = 0), and with
+// paf_sample_far_end the last sample usually lies at the end peak's.  Evaluated
+// once per peak instead of once per pair.
 template <bool Upsampled>
-void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int64_t gw, int64_t gh,
+void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int64_t gw, int64_t gh, double off,
                   std::vector<LimbScratch::PeakPaf>& out) {
     out.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
         auto& e = out[static_cast<size_t>(i)];
-        e.px = grid_index(xy[2 * i], gw);
-        e.py = grid_index(xy[2 * i + 1], gh);
+        e.px = grid_index(xy[2 * i] + off, gw);
+        e.py = grid_index(xy[2 * i + 1] + off, gh);
         f.at(e.px, e.py, e.vx, e.vy);
     }
 }
@@ -124,15 +126,26 @@ void geometry(double ax, double ay, const double* xb, int64_t nb, double lo_n, d
 // more often than allowed are dropped there.  Pass 2 tests the inner samples of
 // the pairs left.  The reference's rule `passed >= paf_min_above * n` is turned
 // into a per-n count of allowed failures with the same double comparison.
+// With check_finite, every PAF vector a sample reads is tested (reference: the
+// finiteness rule of limbs.py); a NaN/Inf raises naming the first one of the block.
 template <bool Upsampled>
 void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, const double* xb, int64_t nb,
-                const DecodeConfig& cfg, LimbScratch& ws) {
+                const DecodeConfig& cfg, const Maps& pafs, LimbScratch& ws) {
     const int64_t gh = f.h * f.t.s, gw = f.w * f.t.s;
     const int64_t lo = cfg.paf_min_samples, hi = cfg.paf_max_samples;
     const double lo_n = static_cast<double>(lo), hi_n = static_cast<double>(hi);
     const double thr = cfg.paf_threshold;
-    paf_at_peaks(f, xa, na, gw, gh, ws.at_a);
-    paf_at_peaks(f, xb, nb, gw, gh, ws.at_b);
+    const double off = cfg.paf_sample_offset;
+    const bool far_end = cfg.paf_sample_far_end;
+    // Reference rule 5: pairs failing the sample test closer than this get a fixed score.
+    const double close_dist = cfg.paf_close_fraction * std::sqrt(static_cast<double>(gh * gw));
+    const double close_score = cfg.peak_threshold + 1e-6;
+    const bool check = cfg.check_finite;
+    auto checked = [&](double vx, double vy) {
+        if (check && !(std::isfinite(vx) && std::isfinite(vy))) check_finite(pafs, "pafs");
+    };
+    paf_at_peaks(f, xa, na, gw, gh, off, ws.at_a);
+    paf_at_peaks(f, xb, nb, gw, gh, off, ws.at_b);
     ws.proj.resize(static_cast<size_t>(hi));
     double* proj = ws.proj.data();
     const int64_t* max_fail = ws.max_fail.data();
@@ -144,6 +157,7 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
 
     for (int64_t ia = 0; ia < na; ++ia) {
         const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
+        const double ox = ax + off, oy = ay + off;
         const LimbScratch::PeakPaf& pa = ws.at_a[static_cast<size_t>(ia)];
         // The PAF vector at grid (px, py): cached when it is a peak's position.
         auto value = [&](int64_t px, int64_t py, const LimbScratch::PeakPaf& pb, double& vx, double& vy) {
@@ -156,6 +170,27 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             } else {
                 f.at(px, py, vx, vy);
             }
+            checked(vx, vy);
+        };
+        // Sample i of n of the pair d = (dx, dy), in the reference's operations.
+        auto sample = [&](int64_t i, int64_t n, double dx, double dy, const LimbScratch::PeakPaf& pb, double& vx,
+                          double& vy) {
+            double sx, sy;
+            if (far_end) {
+                const double ti = static_cast<double>(i) / static_cast<double>(n - 1);
+                sx = ox + ti * dx;
+                sy = oy + ti * dy;
+            } else {
+                const double nn = static_cast<double>(n);
+                sx = ox + static_cast<double>(i) * (dx / nn);
+                sy = oy + static_cast<double>(i) * (dy / nn);
+            }
+            value(grid_index(sx, gw), grid_index(sy, gh), pb, vx, vy);
+        };
+        auto reject = [&](double norm, int64_t ib) {
+            if (norm < close_dist) {
+                ws.cands.push_back({close_score, static_cast<int32_t>(ia), static_cast<int32_t>(ib)});
+            }
         };
 
         // Pass 1a: geometry of every pair (two pairs at a time with SSE2: the same
@@ -163,7 +198,7 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
         geometry(ax, ay, xb, nb, lo_n, hi_n, geo);
 
         constexpr double kMaxFinite = std::numeric_limits<double>::max();
-        // Pass 1b: end samples (t = 0 and t = (n-1)/(n-1) = 1).
+        // Pass 1b: first and last samples (i = 0 and i = n - 1).
         int64_t kept = 0;
         for (int64_t ib = 0; ib < nb; ++ib) {
             const LimbScratch::Geo& g = geo[ib];
@@ -173,48 +208,54 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             const LimbScratch::PeakPaf& pb = at_b[ib];
             double v0x, v0y, v1x, v1y;
             if (g.norm <= kMaxFinite) {
-                // d is finite, so A + 0 * d is A itself (-0 and +0 round to the same cell).
+                // d is finite, so (A + o) + 0 * d is A + o itself (-0 and +0 round to the same cell).
                 v0x = pa.vx;
                 v0y = pa.vy;
+                checked(v0x, v0y);
             } else {
-                value(grid_index(ax + 0.0 * dx, gw), grid_index(ay + 0.0 * dy, gh), pb, v0x, v0y);
+                sample(0, n, dx, dy, pb, v0x, v0y);
             }
-            value(grid_index(ax + 1.0 * dx, gw), grid_index(ay + 1.0 * dy, gh), pb, v1x, v1y);
+            sample(n - 1, n, dx, dy, pb, v1x, v1y);
             const double p0 = v0x * ux + v0y * uy;
             const double p1 = v1x * ux + v1y * uy;
             const int64_t failed = static_cast<int64_t>(!(p0 > thr)) + static_cast<int64_t>(!(p1 > thr));
-            LimbScratch::Pair& q = pairs[kept];
+            if (failed > max_fail[n - lo]) {
+                reject(g.norm, ib);
+                continue;
+            }
+            LimbScratch::Pair& q = pairs[kept++];
             q.dx = dx;
             q.dy = dy;
             q.ux = ux;
             q.uy = uy;
             q.p0 = p0;
             q.p1 = p1;
+            q.norm = g.norm;
             q.n = n;
             q.ib = ib;
             q.failed = failed;
-            kept += static_cast<int64_t>(failed <= max_fail[n - lo]);
         }
 
-        // Pass 2: inner samples, sample i at A + (i / (n-1)) * d, rounded and clamped.
+        // Pass 2: inner samples 1 .. n-2.
         for (int64_t k = 0; k < kept; ++k) {
             const LimbScratch::Pair& q = pairs[k];
             const int64_t n = q.n;
             const int64_t allowed = max_fail[n - lo];
             const LimbScratch::PeakPaf& pb = at_b[q.ib];
-            const double denom = static_cast<double>(n - 1);
             int64_t failed = q.failed;
             proj[0] = q.p0;
             proj[n - 1] = q.p1;
             for (int64_t i = 1; i < n - 1; ++i) {
-                const double ti = static_cast<double>(i) / denom;
                 double vx, vy;
-                value(grid_index(ax + ti * q.dx, gw), grid_index(ay + ti * q.dy, gh), pb, vx, vy);
+                sample(i, n, q.dx, q.dy, pb, vx, vy);
                 const double pr = vx * q.ux + vy * q.uy;
                 proj[i] = pr;
                 if (!(pr > thr) && ++failed > allowed) break;
             }
-            if (failed > allowed) continue;
+            if (failed > allowed) {
+                reject(q.norm, q.ib);
+                continue;
+            }
             int64_t passed = 0;
             double total = 0.0;
             for (int64_t i = 0; i < n; ++i) {
@@ -227,6 +268,8 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
                 // proj > thr for every summed term, so the score is never NaN.
                 ws.cands.push_back({total / static_cast<double>(passed), static_cast<int32_t>(ia),
                                     static_cast<int32_t>(q.ib)});
+            } else {
+                reject(q.norm, q.ib);
             }
         }
     }
@@ -254,9 +297,15 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
     ws.max_fail.resize(static_cast<size_t>(hi - lo + 1));
     for (int64_t n = lo; n <= hi; ++n) {
         const double need = cfg.paf_min_above * static_cast<double>(n);
+        const double nd = static_cast<double>(n);
+        // Whether c passing samples of n pass the reference's test (c > 0 holds: m < n).
+        auto passes = [&](int64_t c) {
+            return cfg.paf_strict_fraction ? static_cast<double>(c) / nd > cfg.paf_min_above
+                                           : !(static_cast<double>(c) < need);
+        };
         int64_t m = 0;
-        while (m < n && !(static_cast<double>(n - (m + 1)) < need)) ++m;
-        ws.max_fail[static_cast<size_t>(n - lo)] = m;
+        while (m < n && passes(n - (m + 1))) ++m;
+        ws.max_fail[static_cast<size_t>(n - lo)] = passes(n) ? m : -1;  // -1: never passes
     }
     for (int64_t l = 0; l < layout.num_limbs; ++l) {
         const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
@@ -268,9 +317,9 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
             const double* xa = peaks.xy + 2 * peaks.offsets[ka];
             const double* xb = peaks.xy + 2 * peaks.offsets[kb];
             if (cfg.upsample == 1) {
-                score_limb(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, ws);
+                score_limb(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, pafs, ws);
             } else {
-                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, ws);
+                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, pafs, ws);
             }
             std::sort(ws.cands.begin(), ws.cands.end(), cand_before);
         }

@@ -363,6 +363,18 @@ void refine_up(LazyGrid& g, int64_t x, int64_t y, int r, double& rx, double& ry)
     ry = sy / sw;
 }
 
+// Drop peaks within `border` cells of the grid's edge, keeping the order of the rest.
+void drop_border(std::vector<PeakScratch::Found>& found, int64_t gh, int64_t gw, int border) {
+    if (border <= 0) return;
+    const int64_t b = border;
+    found.erase(std::remove_if(found.begin(), found.end(),
+                               [&](const PeakScratch::Found& f) {
+                                   const int64_t x = f.raster % gw, y = f.raster / gw;
+                                   return x < b || x >= gw - b || y < b || y >= gh - b;
+                               }),
+                found.end());
+}
+
 void emit(const std::vector<PeakScratch::Found>& found, int64_t gw, PeakList& out) {
     for (const auto& f : found) {
         out.grid.push_back(static_cast<int32_t>(f.raster % gw));
@@ -395,6 +407,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             } else {
                 channel_peaks_raw<false>(ch, h, w, cfg, ws.found);
             }
+            drop_border(ws.found, out.grid_h, gw, cfg.peak_border);
             select(ws.found, effective_max_peaks(cfg));
             emit(ws.found, gw, out);
             for (const auto& f : ws.found) {
@@ -432,6 +445,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
         } else {
             channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
         }
+        drop_border(ws.found, out.grid_h, gw, cfg.peak_border);
         select(ws.found, effective_max_peaks(cfg));
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {

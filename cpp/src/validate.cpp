@@ -39,6 +39,16 @@ void validate_config(const DecodeConfig& c) {
     need(c.paf_min_above >= 0.0 && c.paf_min_above <= 1.0,
          "DecodeConfig.paf_min_above must be in [0, 1], got " + std::to_string(c.paf_min_above));
     need(c.peak_threshold >= 0.0, "DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)");
+    int_range("peak_border", c.peak_border, 0, 1000);
+    finite("paf_sample_offset", c.paf_sample_offset);
+    finite("paf_close_fraction", c.paf_close_fraction);
+    need(c.paf_sample_offset >= -1.0 && c.paf_sample_offset <= 1.0,
+         "DecodeConfig.paf_sample_offset must be in [-1, 1], got " + std::to_string(c.paf_sample_offset));
+    finite("merge_fragments", c.merge_fragments);
+    need(c.merge_fragments >= 0.0 && c.merge_fragments <= 10.0,
+         "DecodeConfig.merge_fragments must be in [0, 10], got " + std::to_string(c.merge_fragments));
+    need(c.paf_close_fraction >= 0.0 && c.paf_close_fraction <= 1.0,
+         "DecodeConfig.paf_close_fraction must be in [0, 1], got " + std::to_string(c.paf_close_fraction));
 }
 
 void validate_layout(const LayoutRef& layout, int64_t num_keypoints, int64_t paf_channels) {

@@ -28,11 +28,23 @@ class DecodeConfig:
     check_finite: bool
     number_people_max: int  # 0 = no limit
     single_person: bool  # posefast.DecodeConfig.single_person_mode
+    peak_border: int
+    paf_sample_far_end: bool
+    paf_sample_offset: float
+    paf_strict_fraction: bool
+    paf_close_fraction: float
+    fill_only_shares: bool
+    merge_fragments: float
+    uncounted_mask: int
     def __init__(self, *, upsample: int = 4, peak_threshold: float = 0.05, refine_radius: int = 2,
                  max_peaks: int = 127, paf_threshold: float = 0.05, paf_min_above: float = 0.95,
                  paf_min_samples: int = 5, paf_max_samples: int = 25, min_parts: int = 3,
                  min_person_score: float = 0.4, check_finite: bool = True, number_people_max: int = 0,
-                 single_person: bool = False) -> None: ...
+                 single_person: bool = False, peak_border: int = 0,
+                 paf_sample_far_end: bool = False, paf_sample_offset: float = 0.5,
+                 paf_strict_fraction: bool = True, paf_close_fraction: float = 1.0 / 150.0,
+                 fill_only_shares: bool = True, merge_fragments: float = 0.4,
+                 uncounted_mask: int = 0) -> None: ...
     @staticmethod
     def from_config(config: Any) -> DecodeConfig: ...
 

@@ -56,6 +56,14 @@ def _config(cfg: DecodeConfig):
         check_finite=bool(cfg.check_finite),
         number_people_max=int(cfg.number_people_max or 0),
         single_person=bool(cfg.single_person_mode),
+        peak_border=cfg.peak_border,
+        paf_sample_far_end=bool(cfg.paf_sample_far_end),
+        paf_sample_offset=float(cfg.paf_sample_offset),
+        paf_strict_fraction=bool(cfg.paf_strict_fraction),
+        paf_close_fraction=float(cfg.paf_close_fraction),
+        fill_only_shares=bool(cfg.fill_only_shares),
+        merge_fragments=float(cfg.merge_fragments),
+        uncounted_mask=sum(1 << k for k in set(cfg.uncounted_keypoints)),
     )
 
 

@@ -54,6 +54,43 @@ class DecodeConfig:
     check_finite : bool
         Reject maps containing NaN or Inf with a ValueError (cheap; leave it on
         unless the maps are known to be finite).
+    peak_border : int
+        No peak is taken within this many cells of the decode grid's edge
+        (OpenPose: 1, its NMS never marks the outermost row or column).  Default 0.
+    paf_sample_far_end : bool
+        ``False`` (OpenPose): sample ``i`` of ``n`` lies at ``A + (i / n) * d``,
+        ``i = 0 .. n-1``, so the far end ``B`` is never sampled.  ``True``: at
+        ``A + (i / (n-1)) * d``, both ends sampled.
+    paf_sample_offset : float
+        Added to the start peak's position before the samples are rounded to the
+        grid (OpenPose and default: 0.5, the half cell of OpenPose's corner-based
+        peak coordinates; 0.0 starts the samples on the peak itself).
+    paf_strict_fraction : bool
+        ``True`` (OpenPose): a pair passes when ``passed / n > paf_min_above``;
+        ``False``: when ``passed >= paf_min_above * n``.
+    paf_close_fraction : float
+        A pair that fails the sample test but whose peaks are closer than
+        ``paf_close_fraction * sqrt(H * W)`` (``H x W`` the decode grid) is a
+        candidate with the fixed score ``peak_threshold + 1e-6`` (OpenPose:
+        1/150; close peaks have no PAF between them).  0 disables.
+    fill_only_shares : bool
+        ``True`` (OpenPose): a fill-only limb (shoulder->ear) fills an empty slot
+        of *every* person holding one of its two peaks, even with a peak another
+        person already holds, adding neither score nor keypoint count.
+        ``False``: it fills only keypoint ``b`` with a free peak, adding both.
+    uncounted_keypoints : tuple of int
+        Keypoints that do not count towards ``min_parts`` and the mean score; a
+        person holding any of them with at most 4 counted keypoints is dropped,
+        and when that leaves nobody the filter is rerun without this rule
+        (OpenPose's BODY-25 feet, 19..24).  Default none.
+    merge_fragments : float
+        Whole people instead of fragments: after filtering, a person with fewer
+        keypoints whose keypoints lie on a higher-ranked person's (mean distance of the keypoint
+        types both hold at most ``merge_fragments`` times that person's box
+        diagonal) is absorbed by it: its keypoints of types the other lacks join
+        the other, and it is dropped (rule in :mod:`posefast._reference.assemble`).
+        Default 0.4 (measured in ``bench/test_fragments.py``); 0 disables, as
+        OpenPose does.
     number_people_max : int or None
         Keep at most this many people (after the person filter): OpenPose's
         ``--number_people_max``.  People are ranked by their total score (sum of
@@ -88,6 +125,47 @@ class DecodeConfig:
     check_finite: bool = True
     number_people_max: int | None = None
     single_person_mode: bool = False
+    peak_border: int = 0
+    paf_sample_far_end: bool = False
+    paf_sample_offset: float = 0.5
+    paf_strict_fraction: bool = True
+    paf_close_fraction: float = 1.0 / 150.0
+    fill_only_shares: bool = True
+    merge_fragments: float = 0.4
+    uncounted_keypoints: tuple[int, ...] = ()
+
+    @classmethod
+    def openpose(cls, layout: str = "coco18", **changes) -> "DecodeConfig":
+        """CMU OpenPose's CPU decoder (``resizeAndMergeCpu``, ``nmsCpu``,
+        ``connectBodyPartsCpu``) for ``layout``.
+
+        x8 decode grid, 7x7 weighted-centroid refinement, no peak on the grid's
+        outermost row or column, OpenPose's sampling, strict fraction test,
+        close-pair score and shoulder->ear fill; per-model thresholds of
+        OpenPose's ``poseParameters.cpp`` (MPI-15: peak threshold 0.6, PAF
+        threshold 0.01).  ``changes`` override fields afterwards.
+
+        Parameters
+        ----------
+        layout : str
+            ``"coco18"``, ``"body25"`` or ``"mpi15"`` (aliases accepted).
+        """
+        from .layouts import get_layout
+
+        name = get_layout(layout).name
+        base = dict(upsample=8, refine_radius=3, max_peaks=127, peak_threshold=0.05, paf_threshold=0.05,
+                    paf_min_above=0.95, paf_min_samples=5, paf_max_samples=25, min_parts=3,
+                    min_person_score=0.4, peak_border=1, paf_sample_far_end=False, paf_sample_offset=0.5,
+                    paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True,
+                    merge_fragments=0.0)
+        if name == "mpi15":
+            base.update(peak_threshold=0.6, paf_threshold=0.01)
+        elif name == "body25":
+            base.update(uncounted_keypoints=(19, 20, 21, 22, 23, 24))   # the feet
+        elif name not in ("coco18", "body25"):
+            raise ValueError(f"DecodeConfig.openpose knows coco18, body25 and mpi15, not {name!r}")
+        base.update(changes)
+        return cls(**base)
 
     def __post_init__(self) -> None:
         def _int(name: str, lo: int, hi: int) -> None:
@@ -113,7 +191,12 @@ class DecodeConfig:
             _int("number_people_max", 1, 1_000_000)
         if not isinstance(self.single_person_mode, bool):
             raise TypeError(f"DecodeConfig.single_person_mode must be a bool, got {self.single_person_mode!r}")
-        for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score"):
+        _int("peak_border", 0, 1000)
+        for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"DecodeConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score",
+                     "paf_sample_offset", "paf_close_fraction", "merge_fragments"):
             _float(name)
             # One float per value: -0.0 becomes 0.0 (they compare and hash equal, so
             # caches keyed by the config must not see two spellings of one config).
@@ -122,6 +205,17 @@ class DecodeConfig:
             raise ValueError(f"DecodeConfig.paf_min_above must be in [0, 1], got {self.paf_min_above}")
         if self.peak_threshold < 0:
             raise ValueError("DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)")
+        if not 0.0 <= self.paf_close_fraction <= 1.0:
+            raise ValueError(f"DecodeConfig.paf_close_fraction must be in [0, 1], got {self.paf_close_fraction}")
+        u = self.uncounted_keypoints
+        if not isinstance(u, tuple) or any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < 64
+                                           for k in u):
+            raise ValueError(f"DecodeConfig.uncounted_keypoints must be a tuple of keypoint indices in "
+                             f"[0, 63], got {u!r}")
+        if not 0.0 <= self.merge_fragments <= 10.0:
+            raise ValueError(f"DecodeConfig.merge_fragments must be in [0, 10], got {self.merge_fragments}")
+        if not -1.0 <= self.paf_sample_offset <= 1.0:
+            raise ValueError(f"DecodeConfig.paf_sample_offset must be in [-1, 1], got {self.paf_sample_offset}")
 
     @classmethod
     def single_person(cls, threshold: float = 0.2, **changes) -> "DecodeConfig":

@@ -21,7 +21,7 @@ struct LimbScratch {
     std::vector<Cand> cands;
     std::vector<PeakPaf> at_a, at_b;  // PAF at the peaks of the limb's two keypoints
     struct Pair {                     // a pair left after its end samples
-        double dx, dy, ux, uy, p0, p1;  // B - A, unit direction, end projections
+        double dx, dy, ux, uy, p0, p1, norm;  // B - A, unit direction, end projections, |d|
         int64_t n, ib, failed;          // samples, end peak, failed end samples
     };
     struct Geo {                      // one pair's d = B - A, norm, unit direction, samples
@@ -36,7 +36,9 @@ struct LimbScratch {
 // Score every pair of peaks of every limb on pafs float32 [2L', h, w] (the decode
 // grid of upsample s is evaluated at each sample point; raw values when s == 1).
 // peaks.xy are refined positions on the (s*h) x (s*w) grid.  Candidates of a limb
-// are ordered by score desc, then a, then b.  Does not check finiteness.
+// are ordered by score desc, then a, then b.  With cfg.check_finite, throws
+// std::invalid_argument (naming the first NaN/Inf of pafs) when a PAF value it
+// reads is not finite (the reference's finiteness rule).
 void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layout, const DecodeConfig& cfg,
                  LimbScratch& scratch, CandidateList& out);
 

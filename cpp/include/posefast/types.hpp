@@ -37,6 +37,14 @@ struct DecodeConfig {
     bool check_finite = true;
     int number_people_max = 0;  // keep the best N people (rules: _reference/assemble.py); 0 = no limit
     bool single_person = false;  // DecodeConfig.single_person_mode: one peak per keypoint, no PAFs, <= 1 person
+    int peak_border = 0;              // no peak within this many cells of the grid edge
+    bool paf_sample_far_end = false;  // samples at i/(n-1) (both ends) instead of i/n
+    double paf_sample_offset = 0.5;   // added to the start peak before rounding
+    bool paf_strict_fraction = true;  // passed/n > min_above instead of passed >= min_above*n
+    double paf_close_fraction = 1.0 / 150.0;  // close pairs: fixed score peak_threshold + 1e-6
+    bool fill_only_shares = true;     // OpenPose's shoulder->ear fill
+    double merge_fragments = 0.4;     // fragment absorption threshold (0 = off)
+    uint64_t uncounted_mask = 0;      // bit k: keypoint k does not count (OpenPose's BODY-25 feet)
 };
 
 // Peaks kept per keypoint: 1 in single-person mode (the global maximum), else max_peaks.

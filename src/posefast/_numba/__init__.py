@@ -72,13 +72,24 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
     first, wts = phase_arrays(s)
     return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
             vertical_cutoff(cfg.peak_threshold, s),
-            int(cfg.effective_max_peaks), int(cfg.effective_refine_radius))
+            int(cfg.effective_max_peaks), int(cfg.effective_refine_radius), int(cfg.peak_border))
 
 
 @functools.lru_cache(maxsize=64)
 def _limb_args(cfg: DecodeConfig) -> tuple:
     return (float(cfg.paf_threshold), float(cfg.paf_min_above), int(cfg.paf_min_samples),
-            int(cfg.paf_max_samples))
+            int(cfg.paf_max_samples), bool(cfg.paf_sample_far_end), float(cfg.paf_sample_offset),
+            bool(cfg.paf_strict_fraction), float(cfg.paf_close_fraction),
+            float(cfg.peak_threshold) + 1e-6)
+
+
+@functools.lru_cache(maxsize=64)
+def _uncounted(cfg: DecodeConfig) -> np.ndarray:
+    """uint8 [64]: 1 for each of ``cfg.uncounted_keypoints``."""
+    mask = np.zeros(64, dtype=np.uint8)
+    for k in cfg.uncounted_keypoints:
+        mask[k] = 1
+    return mask
 
 
 def _person_args(cfg: DecodeConfig) -> tuple:
@@ -114,8 +125,6 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     read, in single-person mode)."""
     if config.single_person_mode:
         return LimbCandidates.empty(layout.num_limbs)
-    if config.check_finite:
-        check_finite(pafs, "pafs")
     s, first, wts = _peak_args(config)[:3]
     limbs, paf, _ = _layout_arrays(layout)
     pk_off, xy, _ = _peak_arrays(peaks)
@@ -123,8 +132,10 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeCo
     if len(pk_off) != layout.num_keypoints + 1 or pk_off[0] != 0 or pk_off[-1] != len(xy) \
             or (np.diff(pk_off) < 0).any():
         raise ValueError("peaks are malformed (offsets must rise from 0 to the number of peaks)")
-    offsets, a, b, scores = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
-                                               *_limb_args(config))
+    offsets, a, b, scores, bad = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
+                                                    *_limb_args(config), bool(config.check_finite))
+    if bad:  # a PAF value read was NaN/Inf: name the first one of the block
+        check_finite(pafs, "pafs")
     return LimbCandidates(offsets=offsets, a=a, b=b, scores=scores)
 
 
@@ -151,24 +162,27 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
         kp, scores, ids = assemble_single_kernel(pk_off, pk_scores, xy, int(peaks.upsample), *_person_args(config))
     else:
         kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
-                                          limbs, fill, *_person_args(config))
+                                          limbs, fill, *_person_args(config), bool(config.fill_only_shares),
+                                          float(config.merge_fragments), _uncounted(config))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 
 def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: DecodeConfig) -> Poses:
     """Stages 1-3 on one frame: heatmaps float32 [K, h, w], pafs float32 [2L, h, w]."""
     if config.check_finite:
-        check_finite(heatmaps, "heatmaps")
-        if not config.single_person_mode:
-            check_finite(pafs, "pafs")
+        check_finite(heatmaps, "heatmaps")   # PAFs: only the values read, inside the kernel
     limbs, paf, fill = _layout_arrays(layout)
     if config.single_person_mode:  # no PAF read
         args = _peak_args(config)
         pk_off, _, xy, pk_scores = find_peaks_kernel(heatmaps, *args)
         kp, scores, ids = assemble_single_kernel(pk_off, pk_scores, xy, args[0], *_person_args(config))
     else:
-        kp, scores, ids = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
-                                        *_limb_args(config), *_person_args(config))
+        kp, scores, ids, bad = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
+                                             *_limb_args(config), *_person_args(config),
+                                             bool(config.fill_only_shares), float(config.merge_fragments),
+                                             _uncounted(config), bool(config.check_finite))
+        if bad:
+            check_finite(pafs, "pafs")
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 

@@ -8,6 +8,8 @@ Person scores follow the reference's operation order exactly:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import jit
@@ -43,6 +45,67 @@ def check_stage_inputs(pk_off, num_peaks, c_off, ca, cb, num_c, limbs):
             if ca[c] < 0 or ca[c] >= na or cb[c] < 0 or cb[c] >= nb:
                 return 3 + l
     return 0
+
+
+@jit
+def _absorb(pk_off, xy, parts, keep, n_keep, order, t):
+    """The reference's fragment rule on the kept people ``keep[order[:n_keep]]``.
+
+    Returns the surviving positions into ``order`` (ascending) and their count;
+    ``parts`` of absorbing people are updated in place."""
+    num_k = parts.shape[1]
+    out = np.empty(n_keep, dtype=np.int64)
+    n_out = 0
+    for r in range(n_keep):
+        q = keep[order[r]]
+        absorbed = False
+        for e in range(n_out):
+            p = keep[order[out[e]]]
+            total = 0.0
+            shared = 0
+            x0 = np.inf
+            y0 = np.inf
+            x1 = -np.inf
+            y1 = -np.inf
+            for k in range(num_k):
+                i = parts[p, k]
+                if i < 0:
+                    continue
+                g = pk_off[k] + i
+                px = xy[g, 0]
+                py = xy[g, 1]
+                x0 = px if px < x0 else x0
+                x1 = px if px > x1 else x1
+                y0 = py if py < y0 else y0
+                y1 = py if py > y1 else y1
+                j = parts[q, k]
+                if j >= 0:
+                    h = pk_off[k] + j
+                    dx = px - xy[h, 0]
+                    dy = py - xy[h, 1]
+                    total += math.sqrt(dx * dx + dy * dy)
+                    shared += 1
+            if shared == 0:
+                continue
+            nq = 0
+            npp = 0
+            for k in range(num_k):
+                nq += parts[q, k] >= 0
+                npp += parts[p, k] >= 0
+            if nq >= npp:
+                continue
+            bw = x1 - x0
+            bh = y1 - y0
+            if total / shared <= t * math.sqrt(bw * bw + bh * bh):
+                for k in range(num_k):
+                    if parts[q, k] >= 0 and parts[p, k] < 0:
+                        parts[p, k] = parts[q, k]
+                absorbed = True
+                break
+        if not absorbed:
+            out[n_out] = r
+            n_out += 1
+    return out, n_out
 
 
 @jit
@@ -131,7 +194,7 @@ def assemble_single_kernel(pk_off, pk_scores, xy, s, min_parts, min_person_score
 
 @jit
 def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, min_parts, min_person_score,
-                    people_max):
+                    people_max, fill_shares, merge, uncounted):
     """People from peaks and candidate limbs; at most ``people_max`` (0 = no limit)
     of the highest rank (the reference's ``_top_people``).
 
@@ -163,6 +226,14 @@ def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, mi
                 continue
             used[ga] = True
             used[gb] = True
+            if fill_shares and fill[l] != 0:
+                # OpenPose's shoulder->ear fill: every person, no score, no count, no owner.
+                for q in range(n_people):
+                    if parts[q, ka] == ia and parts[q, kb] == -1:
+                        parts[q, kb] = ib
+                    elif parts[q, kb] == ib and parts[q, ka] == -1:
+                        parts[q, ka] = ia
+                continue
             if owner[gb] >= 0:
                 continue
             p = owner[ga]
@@ -187,30 +258,45 @@ def assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill, mi
 
     keep = np.empty(n_people, dtype=np.int64)
     avg = np.empty(n_people, dtype=np.float64)
+    use_mask = uncounted.any()
     n_keep = 0
-    for p in range(n_people):
-        if count[p] >= min_parts:
-            v = score[p] / count[p]
-            if v >= min_person_score:
-                keep[n_keep] = p
-                avg[n_keep] = v
-                n_keep += 1
-    if people_max > 0 and n_keep > people_max:
-        # The people_max of highest rank; ties in formation order (stable sort).
-        rank = np.empty(n_keep, dtype=np.float64)
-        for q in range(n_keep):
-            rank[q] = _rank(parts, keep[q], pk_off, xy, score[keep[q]])
-        by_rank = argsort_desc(rank)
-        chosen = np.zeros(n_keep, dtype=np.bool_)
-        for q in range(people_max):
-            chosen[by_rank[q]] = True
-        n2 = 0
-        for q in range(n_keep):
-            if chosen[q]:
-                keep[n2] = keep[q]
-                avg[n2] = avg[q]
-                n2 += 1
-        n_keep = n2
+    for rerun in range(2):
+        if rerun == 1 and (n_keep > 0 or not use_mask):
+            break
+        for p in range(n_people):
+            c = count[p]
+            if rerun == 0 and use_mask:
+                for k in range(min(num_k, uncounted.shape[0])):
+                    if uncounted[k] and parts[p, k] >= 0:
+                        c -= 1
+                if c != count[p] and c <= 4:
+                    continue
+            if c >= min_parts:
+                v = score[p] / c
+                if v >= min_person_score:
+                    keep[n_keep] = p
+                    avg[n_keep] = v
+                    n_keep += 1
     # Score desc, ties in formation order (stable sort of kept people, kept in order).
     order = argsort_desc(avg[:n_keep])
+    if merge > 0.0:
+        rows, n_rows = _absorb(pk_off, xy, parts, keep, n_keep, order, merge)
+        order = order[rows[:n_rows]].copy()
+        n_keep = n_rows
+    if people_max > 0 and n_keep > people_max:
+        # The people_max of highest rank among the whole people; ties: formed first.
+        form = np.sort(order[:n_keep])
+        rank = np.empty(n_keep, dtype=np.float64)
+        for q in range(n_keep):
+            rank[q] = _rank(parts, keep[form[q]], pk_off, xy, score[keep[form[q]]])
+        by_rank = argsort_desc(rank)
+        chosen = np.zeros(keep.shape[0], dtype=np.bool_)
+        for q in range(people_max):
+            chosen[form[by_rank[q]]] = True
+        n2 = 0
+        for q in range(n_keep):
+            if chosen[order[q]]:
+                order[n2] = order[q]
+                n2 += 1
+        n_keep = n2
     return _to_poses(pk_off, pk_scores, xy, s, parts, keep, avg, order, n_keep)

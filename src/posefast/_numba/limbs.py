@@ -1,13 +1,15 @@
 """Stage 2 (Numba): PAF line-integral scores, rules as :mod:`posefast._reference.limbs`.
 
 PAF values are evaluated on demand at each sample's integer decode-grid position
-(no upsampled PAF maps).  A pair is abandoned as soon as the samples left cannot
-lift the passing count to ``paf_min_above * n``; that changes no result, since the
-rejected pair's score is never reported.
+(no upsampled PAF maps).  A pair reads its samples in the reference's finiteness
+order (``0, n-1, 1, ..., n-2``) and is abandoned as soon as it cannot pass the
+sample test; that changes no result, since the abandoned pair's line-integral
+score is never used.
 
-Float64 throughout, in the reference's order: ``t = i / (n - 1)``,
-``sample = A + t * d``, ``proj = vx * ux + vy * uy``, and the passing projections
-summed as the reference's ``cumsum`` does (non-passing samples add ``0.0``).
+Float64 throughout, in the reference's order: ``sample = (A + o) + i * (d / n)``
+(or ``(A + o) + (i / (n - 1)) * d`` with ``paf_sample_far_end``),
+``proj = vx * ux + vy * uy``, and the passing projections summed as the
+reference's ``cumsum`` does (non-passing samples add ``0.0``).
 """
 
 from __future__ import annotations
@@ -39,55 +41,118 @@ def _grow_cands(ca, cb, cs, need):
 
 
 @jit
-def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, min_above, nmin, nmax):
-    """``(is_candidate, score)`` of the pair A = (xa, ya), B = (xb, yb)."""
+def _passes(count, n, min_above, strict):
+    """The reference's sample test on ``count`` passing samples of ``n``."""
+    if strict:
+        return count > 0 and np.float64(count) / np.float64(n) > min_above
+    return count > 0 and count >= min_above * n
+
+
+@jit
+def allowed_table(nmax, min_above, strict):
+    """``allowed(n)`` of the reference (``allowed_failures``) for n = 0 .. nmax."""
+    out = np.full(nmax + 1, -1, dtype=np.int64)
+    for n in range(1, nmax + 1):
+        if _passes(n, n, min_above, strict):
+            m = 0
+            while m < n and _passes(n - (m + 1), n, min_above, strict):
+                m += 1
+            out[n] = m
+    return out
+
+
+@jit
+def _sample(pafs, cx, cy, s, first, wts, i, ox, oy, dx, dy, stepx, stepy, denom, far_end, hh, ww):
+    """PAF vector at sample ``i`` (reference rule 2)."""
+    if far_end:
+        t = np.float64(i) / denom
+        sx = ox + t * dx
+        sy = oy + t * dy
+    else:
+        sx = ox + np.float64(i) * stepx
+        sy = oy + np.float64(i) * stepy
+    fx = math.floor(sx + 0.5)
+    fy = math.floor(sy + 0.5)
+    px = np.int64(min(max(fx, 0.0), np.float64(ww - 1)))
+    py = np.int64(min(max(fy, 0.0), np.float64(hh - 1)))
+    if s == 1:
+        return np.float64(pafs[cx, py, px]), np.float64(pafs[cy, py, px])
+    return value_at2(pafs, cx, cy, py, px, s, first, wts)
+
+
+@jit
+def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, nmin, nmax,
+                far_end, offset, close_dist, close_score, allowed, proj, check):
+    """``(status, score)`` of the pair A = (xa, ya), B = (xb, yb): status 1 for a
+    candidate, 0 for none, 2 when ``check`` and a read PAF value is NaN or Inf.
+
+    Samples are read in the reference's finiteness order (0, n-1, 1, ..., n-2),
+    stopping once more than ``allowed[n]`` fail; the score still adds the passing
+    projections in sample order, as the reference's ``cumsum`` does.
+    """
     hh = pafs.shape[1] * s
     ww = pafs.shape[2] * s
     dx = xb - xa
     dy = yb - ya
     norm = math.sqrt(dx * dx + dy * dy)
     if not norm >= 1e-6:
-        return False, 0.0
+        return 0, 0.0
     ux = dx / norm
     uy = dy / norm
     nf = math.floor(math.sqrt(5.0 * max(abs(dx), abs(dy))) + 0.5)
     nf = min(max(nf, np.float64(nmin)), np.float64(nmax))
     n = np.int64(nf)
-    need = min_above * n
     denom = np.float64(n - 1)
-    count = 0
-    total = 0.0
-    for i in range(n):
-        t = np.float64(i) / denom
-        sx = xa + t * dx
-        sy = ya + t * dy
-        fx = math.floor(sx + 0.5)
-        fy = math.floor(sy + 0.5)
-        px = np.int64(min(max(fx, 0.0), np.float64(ww - 1)))
-        py = np.int64(min(max(fy, 0.0), np.float64(hh - 1)))
-        if s == 1:
-            vx = np.float64(pafs[cx, py, px])
-            vy = np.float64(pafs[cy, py, px])
-        else:
-            vx, vy = value_at2(pafs, cx, cy, py, px, s, first, wts)
-        proj = vx * ux + vy * uy
-        # cumsum semantics: element i is proj when it passes, else 0.0.
-        if proj > threshold:
-            count += 1
-            total = proj if i == 0 else total + proj
-        else:
-            total = 0.0 if i == 0 else total + 0.0
-        if count + (n - 1 - i) < need:
-            return False, 0.0
-    if n < nmax:
-        total = total + 0.0  # the reference's trailing out-of-line samples
-    if count > 0 and count >= need:
-        return True, total / count
-    return False, 0.0
+    stepx = dx / np.float64(n)
+    stepy = dy / np.float64(n)
+    ox = xa + offset
+    oy = ya + offset
+    al = allowed[n]
+    failed = 0
+    for e in range(2):
+        i = np.int64(0) if e == 0 else n - 1
+        vx, vy = _sample(pafs, cx, cy, s, first, wts, i, ox, oy, dx, dy, stepx, stepy, denom, far_end, hh, ww)
+        if check and not (math.isfinite(vx) and math.isfinite(vy)):
+            return 2, 0.0
+        pr = vx * ux + vy * uy
+        proj[i] = pr
+        if not pr > threshold:
+            failed += 1
+    ok = failed <= al
+    if ok:
+        for i in range(1, n - 1):
+            vx, vy = _sample(pafs, cx, cy, s, first, wts, i, ox, oy, dx, dy, stepx, stepy, denom, far_end, hh, ww)
+            if check and not (math.isfinite(vx) and math.isfinite(vy)):
+                return 2, 0.0
+            pr = vx * ux + vy * uy
+            proj[i] = pr
+            if not pr > threshold:
+                failed += 1
+                if failed > al:
+                    ok = False
+                    break
+    if ok:
+        count = 0
+        total = 0.0
+        for i in range(n):
+            # cumsum semantics: element i is proj when it passes, else 0.0.
+            if proj[i] > threshold:
+                count += 1
+                total = proj[i] if i == 0 else total + proj[i]
+            else:
+                total = 0.0 if i == 0 else total + 0.0
+        if n < nmax:
+            total = total + 0.0  # the reference's trailing out-of-line samples
+        if count > 0:
+            return 1, total / count
+    if norm < close_dist:
+        return 1, close_score
+    return 0, 0.0
 
 
 @jit
-def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, min_above, nmin, nmax):
+def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, min_above, nmin, nmax,
+                       far_end, offset, strict, close_fraction, close_score, check):
     """Candidate limbs of every limb.
 
     Parameters
@@ -99,9 +164,13 @@ def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, m
 
     Returns
     -------
-    offsets int64 [L+1], a int32 [C], b int32 [C], scores float64 [C]
+    offsets int64 [L+1], a int32 [C], b int32 [C], scores float64 [C], and a flag:
+    True when ``check`` and a read PAF value was NaN or Inf (the rest is then unusable).
     """
     num_l = limbs.shape[0]
+    close_dist = close_fraction * math.sqrt(np.float64(pafs.shape[1] * s * pafs.shape[2] * s))
+    allowed = allowed_table(nmax, min_above, strict)
+    proj = np.empty(nmax, dtype=np.float64)
     offsets = np.zeros(num_l + 1, dtype=np.int64)
     ca = np.empty(256, dtype=np.int32)
     cb = np.empty(256, dtype=np.int32)
@@ -122,10 +191,12 @@ def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, m
             xa = xy[a0 + ia, 0]
             ya = xy[a0 + ia, 1]
             for ib in range(nb):
-                ok, sc = _score_pair(pafs, cx, cy, s, first, wts, xa, ya,
-                                     xy[b0 + ib, 0], xy[b0 + ib, 1],
-                                     threshold, min_above, nmin, nmax)
-                if ok:
+                st, sc = _score_pair(pafs, cx, cy, s, first, wts, xa, ya,
+                                     xy[b0 + ib, 0], xy[b0 + ib, 1], threshold, nmin, nmax,
+                                     far_end, offset, close_dist, close_score, allowed, proj, check)
+                if st == 2:
+                    return offsets, ca[:0].copy(), cb[:0].copy(), cs[:0].copy(), True
+                if st == 1:
                     ca[nc] = ia
                     cb[nc] = ib
                     cs[nc] = sc
@@ -142,4 +213,4 @@ def score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf, threshold, m
                 cb[start + q] = tb[order[q]]
                 cs[start + q] = ts[order[q]]
         offsets[l + 1] = nc
-    return offsets, ca[:nc].copy(), cb[:nc].copy(), cs[:nc].copy()
+    return offsets, ca[:nc].copy(), cb[:nc].copy(), cs[:nc].copy(), False

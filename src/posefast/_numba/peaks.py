@@ -263,7 +263,7 @@ def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, can
 
 
 @jit
-def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r):
+def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border):
     """Peaks of every channel of ``hm`` float32 [K, h, w].
 
     ``cutoff_bits`` (uint32) and ``hcut`` are :func:`.upsample.cull_cutoff_bits` and
@@ -335,6 +335,18 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks
                     else:
                         state[t] = 1   # evaluated
             n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, cand_pos, cand_val)
+        if border > 0:
+            # Rule 1's border: drop candidates within `border` cells of the edge (order kept).
+            n_in = 0
+            for c in range(n):
+                pos = cand_pos[c]
+                y = pos // ww
+                x = pos - y * ww
+                if x >= border and x < ww - border and y >= border and y < h * s - border:
+                    cand_pos[n_in] = pos
+                    cand_val[n_in] = cand_val[c]
+                    n_in += 1
+            n = n_in
         # Rule 2: value desc, raster asc (candidates are in raster order; the sort is stable).
         order = argsort_desc(cand_val[:n])
         keep = min(n, max_peaks)

@@ -39,13 +39,21 @@ def first_non_finite(maps):
 
 
 @jit
-def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r,
-                  limbs, paf, fill, paf_threshold, min_above, nmin, nmax, min_parts, min_person_score,
-                  people_max):
-    """Stages 1-3 on one frame (see the stage kernels for the arguments)."""
+def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border,
+                  limbs, paf, fill, paf_threshold, min_above, nmin, nmax, far_end, offset, strict,
+                  close_fraction, close_score, min_parts, min_person_score, people_max, fill_shares, merge,
+                  uncounted, check):
+    """Stages 1-3 on one frame (see the stage kernels for the arguments).
+
+    Returns the people and a flag, True when ``check`` and a PAF value the limb
+    scoring read was NaN or Inf (the people are then empty)."""
     pk_off, _, xy, pk_scores = find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut,
-                                                 max_peaks, r)
-    c_off, ca, cb, cs = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
-                                           paf_threshold, min_above, nmin, nmax)
-    return assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,
-                           min_parts, min_person_score, people_max)
+                                                 max_peaks, r, border)
+    c_off, ca, cb, cs, bad = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
+                                                paf_threshold, min_above, nmin, nmax, far_end, offset,
+                                                strict, close_fraction, close_score, check)
+    if bad:
+        c_off[:] = 0
+    kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,
+                                      min_parts, min_person_score, people_max, fill_shares, merge, uncounted)
+    return kp, scores, ids, bad

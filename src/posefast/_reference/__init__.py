@@ -47,11 +47,9 @@ def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
 
 
 def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeConfig) -> LimbCandidates:
-    """Stage 2; in single-person mode no candidate and no PAF read (nor checked)."""
+    """Stage 2; in single-person mode no candidate and no PAF read (nor checked); otherwise only the PAF values read are checked (see :mod:`.limbs`)."""
     if config.single_person_mode:
         return LimbCandidates.empty(layout.num_limbs)
-    if config.check_finite:
-        check_finite(pafs, "pafs")
     return _score_limbs(pafs, peaks, layout, config)
 
 

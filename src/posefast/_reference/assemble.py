@@ -15,8 +15,18 @@ Limbs are processed in the layout's order.  For each limb:
    * else, unless the limb is *fill-only*, a new person ``{a: ia, b: ib}`` starts
      with ``score = peak score of ia + peak score of ib + score``.
 
+   A *fill-only* limb (shoulder->ear) with ``fill_only_shares`` (OpenPose's rule)
+   skips the steps above: every person, in the order people were started, that
+   holds ``ia`` as keypoint ``a`` and has no keypoint ``b`` gets ``ib``; else, if it
+   holds ``ib`` as keypoint ``b`` and has no keypoint ``a``, it gets ``ia``.  Such a
+   fill adds neither score nor count, may give a peak to a second person, and
+   does not change which person owns a peak for later limbs.
+
 People with fewer than ``min_parts`` keypoints, or whose ``score / parts`` is below
-``min_person_score``, are dropped (the *person filter*).
+``min_person_score``, are dropped (the *person filter*).  With ``uncounted_keypoints`` (OpenPose's BODY-25
+feet), ``parts`` is the count minus the uncounted keypoints the person holds, and
+a person holding any of them with ``parts <= 4`` is dropped; when that leaves
+nobody, the filter is rerun without the rule.
 
 **number_people_max** ``N`` (OpenPose's ``--number_people_max``): when more than
 ``N`` people pass the filter, only ``N`` are kept, ranked by
@@ -49,6 +59,16 @@ those peaks' scores, added in keypoint order, divided by their number, and it
 passes the same person filter (the preset sets ``min_parts=1`` and
 ``min_person_score=0``: one keypoint found is enough).  No keypoint found: no
 person.
+
+**Fragments** (``merge_fragments = t > 0``).  People are then visited in that
+order; each person ``q`` is compared with every earlier person ``p`` still kept, in
+order, and absorbed by the first one for which: they hold at least one keypoint
+type in common, ``q`` holds fewer keypoints than ``p``, and the mean over those types ``k`` (added in ``k`` order) of
+``sqrt(dx*dx + dy*dy)`` between their refined decode-grid positions is at most
+``t * sqrt(bw*bw + bh*bh)``, where ``bw``, ``bh`` are the width and height of the box
+around ``p``'s present keypoints.  ``p`` takes ``q``'s keypoints of the types it
+lacks (its score stays), and ``q`` is dropped.  Comparisons use ``p`` as it is
+at that moment (keypoints absorbed before included).
 """
 
 from __future__ import annotations
@@ -69,6 +89,54 @@ class _Person:
         self.parts = [-1] * num_keypoints    # peak index within each keypoint, -1 = missing
         self.score = 0.0
         self.count = 0
+
+
+def _filter(people: list, config: DecodeConfig, uncounted: set) -> list:
+    """[(mean, index, person)] of the people passing the filter (module docstring)."""
+    kept = []
+    for i, p in enumerate(people):
+        c = p.count - sum(1 for k in uncounted if k < len(p.parts) and p.parts[k] >= 0)
+        if c != p.count and c <= 4:
+            continue
+        if c >= config.min_parts and p.score / c >= config.min_person_score:
+            kept.append((p.score / c, i, p))
+    return kept
+
+
+def _absorb_fragments(kept: list, peaks: Peaks, t: float) -> list:
+    """The fragment rule of the module docstring on ``kept`` [(mean, index, person)]."""
+    def xy(k: int, i: int) -> tuple[float, float]:
+        g = int(peaks.offsets[k]) + i
+        return float(peaks.xy[g, 0]), float(peaks.xy[g, 1])
+
+    out: list = []
+    for entry in kept:
+        q = entry[2]
+        for _, _, p in out:
+            total, shared = 0.0, 0
+            x0 = y0 = np.inf
+            x1 = y1 = -np.inf
+            for k, i in enumerate(p.parts):
+                if i < 0:
+                    continue
+                px, py = xy(k, i)
+                x0, x1, y0, y1 = min(x0, px), max(x1, px), min(y0, py), max(y1, py)
+                if q.parts[k] >= 0:
+                    qx, qy = xy(k, q.parts[k])
+                    dx, dy = px - qx, py - qy
+                    total += float(np.sqrt(dx * dx + dy * dy))
+                    shared += 1
+            if shared == 0 or sum(i >= 0 for i in q.parts) >= sum(i >= 0 for i in p.parts):
+                continue
+            bw, bh = x1 - x0, y1 - y0
+            if total / shared <= t * float(np.sqrt(bw * bw + bh * bh)):
+                for k, i in enumerate(q.parts):
+                    if i >= 0 and p.parts[k] < 0:
+                        p.parts[k] = i
+                break
+        else:
+            out.append(entry)
+    return out
 
 
 def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: DecodeConfig) -> Poses:
@@ -98,6 +166,13 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
                 continue
             used_a.add(ia)
             used_b.add(ib)
+            if config.fill_only_shares and l in layout.fill_only:
+                for person in people:
+                    if person.parts[a] == ia and person.parts[b] == -1:
+                        person.parts[b] = ib
+                    elif person.parts[b] == ib and person.parts[a] == -1:
+                        person.parts[a] = ia
+                continue
             if ib in owner[b]:
                 continue
             p = owner[a].get(ia)
@@ -117,11 +192,14 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
                 owner[a][ia] = owner[b][ib] = len(people)
                 people.append(person)
 
-    kept = [(p.score / p.count, i, p) for i, p in enumerate(people)
-            if p.count >= config.min_parts and p.score / p.count >= config.min_person_score]
+    kept = _filter(people, config, set(config.uncounted_keypoints))
+    if not kept and config.uncounted_keypoints:
+        kept = _filter(people, config, set())
+    kept.sort(key=lambda e: (-e[0], e[1]))
+    if config.merge_fragments > 0:   # whole people first, then the number_people_max best of them
+        kept = _absorb_fragments(kept, peaks, config.merge_fragments)
     if config.number_people_max is not None and len(kept) > config.number_people_max:
         kept = _top_people(kept, peaks, config.number_people_max)
-    kept.sort(key=lambda e: (-e[0], e[1]))
     return _poses(kept, peaks, layout)
 
 

@@ -7,7 +7,8 @@ For every keypoint channel, on the decode grid (the map bicubically upsampled by
    and it wins against each of its (up to) 8 neighbours inside the grid: ``v >``
    a neighbour that comes earlier in raster order, ``v >=`` one that comes later.
    (OpenPose's 3x3 NMS, with plateaus resolved deterministically: a flat top
-   yields its first position in raster order instead of nothing.)
+   yields its first position in raster order instead of nothing.)  Positions
+   within ``peak_border`` cells of the grid's edge are never peaks (OpenPose: 1).
 2. Peaks are ordered by value (highest first), ties by raster index, and only the
    first ``max_peaks`` are kept (``1`` in single-person mode,
    ``DecodeConfig.effective_max_peaks``: the one kept is then the global maximum
@@ -76,6 +77,9 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
     for k in range(num_k):
         g = grids[k]
         ys, xs = np.nonzero(_is_local_max(g, config.peak_threshold))
+        b = config.peak_border
+        inside = (xs >= b) & (xs < ww - b) & (ys >= b) & (ys < hh - b)
+        ys, xs = ys[inside], xs[inside]
         vals = g[ys, xs]
         raster = ys.astype(np.int64) * ww + xs
         order = np.lexsort((raster, -vals))[: config.effective_max_peaks]  # value desc, raster asc
@@ -116,4 +120,5 @@ class _LazyGrid:
         self.shape = (maps.shape[0], s * h, s * w)
 
     def __getitem__(self, c: int) -> np.ndarray:
-        return upsample(self.maps[c: c + 1], self.s)[0]
+        with np.errstate(invalid="ignore", over="ignore"):   # NaN/Inf maps with check_finite=False
+            return upsample(self.maps[c: c + 1], self.s)[0]

@@ -1,0 +1,114 @@
+"""check_finite reads only what the decoder reads: heatmaps in the peak scan (every
+value), PAFs at their sample points (the reference's finiteness rule in
+posefast/_reference/limbs.py).  Every backend raises the same error, at the same
+stage, for the same maps, and a NaN/Inf no sample reads changes nothing."""
+
+import math
+
+import numpy as np
+import pytest
+
+import posefast as pf
+from posefast import _reference
+from posefast._reference.limbs import allowed_failures
+
+from _compare import assert_same_candidates, assert_same_poses
+from _maps import MapMaker, video_frames
+
+BACKENDS = [b for b, ok in pf.backends().items() if ok]
+COCO = pf.get_layout("coco18")
+
+
+@pytest.fixture(scope="module")
+def frame(model_onnx, dance_mp4):
+    maps = MapMaker(model_onnx)(next(f for _, f in video_frames(dance_mp4)))
+    return maps[:18].copy(), maps[19:].copy()
+
+
+def _errors(call):
+    try:
+        call()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _far_cell(hm, pafs, cfg):
+    """A raw PAF cell no sample of any pair can read: more than 4 cells from every peak's box."""
+    pk = pf.find_peaks(hm, backend="python", config=cfg)
+    xy = pk.map_xy()
+    lo, hi = xy.min(axis=0) - 4, xy.max(axis=0) + 4
+    h, w = pafs.shape[1:]
+    for y in range(h):
+        for x in range(w):
+            if not (lo[0] <= x <= hi[0] and lo[1] <= y <= hi[1]):
+                return y, x
+    pytest.skip("peaks cover the whole map")
+
+
+@pytest.mark.parametrize("s", [1, 4])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_unread_non_finite_paf_changes_nothing(frame, s, bad):
+    hm, pafs = frame
+    cfg = pf.DecodeConfig(upsample=s)
+    y, x = _far_cell(hm, pafs, cfg)
+    dirty = pafs.copy()
+    dirty[:, y, x] = bad
+    clean = pf.decode(hm, pafs, backend="python", config=cfg)
+    assert len(clean) >= 1
+    for b in BACKENDS:
+        assert_same_poses(pf.decode(hm, dirty, backend=b, config=cfg), clean, f"backend={b}")
+        pk = pf.find_peaks(hm, backend=b, config=cfg)
+        assert_same_candidates(pf.score_limbs(dirty, pk, backend=b, config=cfg),
+                               pf.score_limbs(pafs, pk, backend="python", config=cfg), f"backend={b}")
+    # the whole-map scan still sees it
+    with pytest.raises(ValueError, match=f"channel 0, row {y}, column {x}"):
+        _reference.check_finite(dirty, "pafs")
+
+
+@pytest.mark.parametrize("s", [1, 4])
+def test_read_non_finite_paf_raises_the_same_everywhere(frame, s):
+    hm, pafs = frame
+    cfg = pf.DecodeConfig(upsample=s)
+    pk = pf.find_peaks(hm, backend="python", config=cfg)
+    people = pf.decode(hm, pafs, backend="python", config=cfg)
+    neck = int(people.peak_ids[0, 1])
+    assert neck >= 0, "the dancer's neck is found on frame 0"
+    g = int(pk.offsets[1]) + neck
+    # Sample 0 of every pair from this neck lies at round(xy + offset); its raw cell is
+    # one of the 4x4 taps.  Limb 0 (neck -> right shoulder) reads channels paf[0].
+    px = math.floor(pk.xy[g, 0] + cfg.paf_sample_offset + 0.5) // s
+    py = math.floor(pk.xy[g, 1] + cfg.paf_sample_offset + 0.5) // s
+    cx = COCO.paf_channels[0][0]
+    dirty = pafs.copy()
+    dirty[cx, py, px] = np.nan
+    dirty[0, 0, 0] = np.inf    # the message names the first NaN/Inf of the block in C order
+    want = _errors(lambda: _reference.check_finite(dirty, "pafs"))
+    assert want is not None and "pafs contain NaN or Inf" in want
+    for b in BACKENDS:
+        assert _errors(lambda: pf.decode(hm, dirty, backend=b, config=cfg)) == want, b
+        pkb = pf.find_peaks(hm, backend=b, config=cfg)
+        assert _errors(lambda: pf.score_limbs(dirty, pkb, backend=b, config=cfg)) == want, b
+        # unchecked: no error, and the backends still agree
+        off = cfg.replace(check_finite=False)
+        assert_same_poses(pf.decode(hm, dirty, backend=b, config=off),
+                          pf.decode(hm, dirty, backend="python", config=off), f"backend={b}")
+
+
+def test_heatmap_error_comes_first(frame):
+    hm, pafs = frame
+    dirty_hm, dirty_paf = hm.copy(), np.full_like(pafs, np.nan)
+    dirty_hm[3, 5, 7] = np.inf
+    for b in BACKENDS:
+        msg = _errors(lambda: pf.decode(dirty_hm, dirty_paf, backend=b))
+        assert msg is not None and msg.startswith("heatmaps contain NaN or Inf (first at channel 3, row 5, column 7)"), b
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_allowed_failures(strict):
+    cfg = pf.DecodeConfig(paf_strict_fraction=strict)
+    # 0.95: 20 samples pass only with 0 failures when strict (19/20 = 0.95 is not > 0.95)
+    assert allowed_failures(20, cfg) == (0 if strict else 1)
+    assert allowed_failures(25, cfg) == 1
+    assert allowed_failures(10, cfg.replace(paf_min_above=1.0)) == (-1 if strict else 0)
+    assert allowed_failures(10, cfg.replace(paf_min_above=0.0)) == 9
