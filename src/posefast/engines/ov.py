@@ -98,6 +98,13 @@ def _ir_pair(path: Path) -> tuple[Path, Optional[Path]]:
     return path, weights
 
 
+def _reason(exc: BaseException) -> str:
+    """The informative line of an OpenVINO exception (its first lines are source locations)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception from", "Check '"))]
+    return (useful or lines or [type(exc).__name__])[-1]
+
+
 def _dims(partial_shape) -> list:
     return [d.get_length() if d.is_static else -1 for d in partial_shape]
 
@@ -163,7 +170,7 @@ class OpenVINOEngine:
         try:
             model = self._core.read_model(str(xml), str(weights)) if weights else self._core.read_model(str(xml))
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses of its own
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = _reason(exc)
             raise ValueError(f"OpenVINO could not read {self.path} ({msg[:300]}): the file is not an OpenVINO "
                              "IR or ONNX model, or it (or its .bin) is truncated or corrupt; download or "
                              "convert it again") from exc
@@ -223,7 +230,7 @@ class OpenVINOEngine:
                 compiled = self._core.compile_model(self._model, "CPU", self._config)
             except Exception as exc:  # noqa: BLE001
                 raise RuntimeError(f"OpenVINO could not compile {self.path.name} for input {list(shape)}: "
-                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from exc
+                                   f"{_reason(exc)}") from exc
             hint = compiled.get_property("INFERENCE_PRECISION_HINT")
             got = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
             if "bf16" in got.lower() and self.precision != "bf16":  # the hint is explicit; never silently bf16

@@ -95,7 +95,7 @@ def choose(spec: Optional[ModelSpec], path: Optional[Path], *, engine: str, prec
     if engine == "openvino" and not soft_engine and kind == "cuda":
         raise ValueError("engine 'openvino' runs on the CPU here; use device='cpu', or engine='onnxruntime' for CUDA")
     if engine == "auto" or (engine == "openvino" and soft_engine):
-        wants_ov = precision in ("int8", "bf16")
+        wants_ov = precision in ("int8", "bf16") and not soft_precision
         if kind == "cuda" or (kind == "auto" and not wants_ov and _ort_has_cuda()):
             if soft_engine and engine == "openvino":
                 note = "CUDA: the preset's OpenVINO engine replaced by ONNX Runtime"
