@@ -245,6 +245,7 @@ def test_ir_lookup(monkeypatch, tmp_path, shared_models):
     assert set(find_sources(spec, variant="FP16-INT8")) == {"xml", "bin"}
     d = describe(spec)
     assert d["ir"]["FP16-INT8"].endswith("FP16-INT8/human-pose-estimation-0001.xml") and d["ir"]["FP32"] is None
+    assert d["path"] == d["ir"]["FP16-INT8"]  # `posefast models list` shows the IR as installed
     assert d["files"][0]["variant"] == "FP16-INT8"
 
 

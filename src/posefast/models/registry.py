@@ -436,12 +436,15 @@ def find_sources(spec: ModelSpec, cache: Union[str, os.PathLike, None] = None,
 def describe(spec: ModelSpec, cache: Union[str, os.PathLike, None] = None) -> dict[str, Any]:
     """Registry entry plus where it is installed here.
 
-    ``path``: the ONNX model (str or None); ``ir``: for OpenVINO models, each
-    variant's ``.xml`` found (or None).
+    ``path``: the ONNX model, or for an OpenVINO model without one the first IR
+    ``.xml`` found (str or None); ``ir``: for OpenVINO models, each variant's
+    ``.xml`` found (or None).
     """
     d = spec.as_dict()
     p = find_model(spec.name, cache)
     d["path"] = str(p) if p is not None else None
     if spec.format == "openvino":
         d["ir"] = {v: (str(x) if (x := find_ir(spec, v, cache)) is not None else None) for v in spec.variants()}
+        if d["path"] is None:
+            d["path"] = next((x for x in d["ir"].values() if x is not None), None)
     return d
