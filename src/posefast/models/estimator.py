@@ -188,6 +188,10 @@ class Estimator:
     preset : str, optional
         ``"fast"``, ``"default"`` or ``"accurate"`` (:func:`posefast.presets`);
         default ``"default"``.  Explicit arguments override its fields.
+    engine_options : mapping, optional
+        Extra engine settings, e.g. ``{"pinning": True, "streams": 2}`` for OpenVINO
+        (see :class:`posefast.engines.ov.OpenVINOEngine`); the chosen settings are
+        logged and in ``model_info["engine_settings"]``.
     """
 
     def __init__(self, model: Union[str, os.PathLike, ModelSpec, None] = None, device: str = "auto",
@@ -197,7 +201,8 @@ class Estimator:
                  preprocessing: Union[Preprocessing, Mapping[str, Any], None] = None,
                  inter_threads: Optional[int] = None, stride: Optional[int] = None,
                  spin: bool = False, engine: Optional[str] = None, precision: Optional[str] = None,
-                 preset: Union[str, Preset, None] = None) -> None:
+                 preset: Union[str, Preset, None] = None,
+                 engine_options: Optional[Mapping[str, Any]] = None) -> None:
         if config is not None and not isinstance(config, DecodeConfig):
             raise TypeError(f"config must be a posefast.DecodeConfig, not {type(config).__name__}")
         self._preset = get_preset(preset)
@@ -240,9 +245,12 @@ class Estimator:
                         device=device, soft_engine=engine is None, soft_precision=soft_precision)
         if spec is not None:
             path = model_file(spec, choice)
+        if engine_options is not None and not isinstance(engine_options, Mapping):
+            raise TypeError(f"engine_options must be a dict, not {type(engine_options).__name__}")
         options: dict[str, Any] = {}
         if choice.engine == "onnxruntime":
             options = {"inter_threads": inter_threads, "spin": spin}
+        options.update(engine_options or {})
         self._fallback = choice.note
         self._session = open_engine(choice.engine, path, device=choice.device, precision=choice.precision,
                                     threads=threads, **options)
