@@ -243,3 +243,25 @@ def test_non_default_models_are_not_fetched_implicitly(tmp_path):
     with pytest.raises(FileNotFoundError, match="posefast models fetch openpose-body25"):
         Estimator(model="openpose-body25", device="cpu")
     assert _files(tmp_path / "cache") == []
+
+
+def test_fetch_openvino_ir_then_run_it(server, tmp_path, shared_models, media):
+    """The INT8 IR from a mirror laid out as Open Model Zoo's storage: verified, in <variant>/, runnable."""
+    pytest.importorskip("openvino")
+    src = shared_models / "human-pose-estimation-0001" / "FP16-INT8"
+    for name in ("human-pose-estimation-0001.xml", "human-pose-estimation-0001.bin"):
+        server.files[f"/omz/FP16-INT8/{name}"] = (src / name).read_bytes()
+    xml = fetch("human-pose-estimation-0001", base_url=server.url + "/omz", progress=False, variant="FP16-INT8")
+    assert xml == tmp_path / "cache" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
+    assert sha256_file(xml.with_suffix(".bin")) == sha256_file(src / "human-pose-estimation-0001.bin")
+    est = Estimator(model="human-pose-estimation-0001", device="cpu", engine="openvino", precision="int8",
+                    backend="python")
+    assert est.model_info["path"] == str(xml)
+    assert len(est(cv2.imread(str(media / "image.jpg")))) == 1
+    with pytest.raises(ValueError, match="no IR variant 'INT4'"):
+        fetch("human-pose-estimation-0001", base_url=server.url + "/omz", variant="INT4")
+    # a corrupt mirror: nothing is kept, and the good copy stays
+    server.files["/bad-omz/FP32/human-pose-estimation-0001.xml"] = b"<net/>"
+    with pytest.raises(ChecksumError):
+        fetch("human-pose-estimation-0001", base_url=server.url + "/bad-omz", progress=False, variant="FP32")
+    assert not (xml.parent.parent / "FP32" / "human-pose-estimation-0001.xml").exists()

@@ -273,7 +273,7 @@ class OpenVINOEngine:
         if request is None:
             request = compiled.create_infer_request()
         try:
-            request.infer({0: x})
+            request.infer({0: x}, share_inputs=True)  # x is ours (contiguous float32): no copy
             outs = [np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
                     for i in range(len(self.output_names))]
         finally:
@@ -285,9 +285,10 @@ class OpenVINOEngine:
         """Engine, device, precision and the compile settings (effective values once compiled)."""
         d: dict[str, Any] = {"engine": self.name, "device": self.device, "precision": self.precision,
                              "model": str(self.path), "quantized": self.quantized,
-                             "fake_quantize_dropped": self._dropped if hasattr(self, "_dropped") else 0}
+                             "fake_quantize_dropped": self._dropped}
         d.update({k.lower(): v for k, v in self._config.items()})
         d["inference_num_threads"] = self._config.get("INFERENCE_NUM_THREADS", "default")
-        d.update(self._effective)
-        d["compiled_shapes"] = [list(s) for s in self._compiled]
+        with self._lock:
+            d.update(self._effective)
+            d["compiled_shapes"] = [list(s) for s in self._compiled]
         return d

@@ -14,7 +14,8 @@ Source URLs
 The manifest lists each file's public URL(s), tried in order.  A mirror replaces
 them all: ``fetch(..., base_url="https://mirror/dir/")`` or the environment
 variable ``POSEFAST_MODEL_BASE_URL`` downloads ``<base_url>/<filename>`` instead
-(the sha256 check still applies).  ``file://`` URLs work too.
+(the sha256 check still applies; an OpenVINO IR file is ``<base_url>/<variant>/<filename>``,
+as Open Model Zoo lays them out).  ``file://`` URLs work too.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def _urls_for(f: ModelFile, base_url: Optional[str], urls: Optional[Mapping[str,
         return [urls[f.filename]]
     base = base_url if base_url is not None else os.environ.get("POSEFAST_MODEL_BASE_URL", "").strip()
     if base:
-        return [base.rstrip("/") + "/" + f.filename]
+        return [base.rstrip("/") + "/" + f.relpath]  # IR files: <base>/<variant>/<filename>
     return list(f.urls)
 
 
