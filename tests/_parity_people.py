@@ -62,13 +62,16 @@ class Parity:
     mean_distance: float     # px, over keypoints found by both on matched people
     keypoints: int           # how many keypoint pairs the mean is over
     worst: str               # the image with the largest mean distance
+    mismatched: tuple[str, ...] = ()   # images whose people counts differ, "name (a vs b)"
 
     def ok(self) -> bool:
         return self.same_count >= MIN_SAME_COUNT and self.mean_distance <= MAX_MEAN_DISTANCE
 
     def __str__(self) -> str:
+        more = f" ... {len(self.mismatched)} in all" if len(self.mismatched) > 12 else ""
         return (f"same people count in {100 * self.same_count:.1f} % of {self.images} images, mean keypoint "
-                f"distance {self.mean_distance:.3f} px over {self.keypoints} keypoints (worst image {self.worst})")
+                f"distance {self.mean_distance:.3f} px over {self.keypoints} keypoints (worst image {self.worst}); "
+                f"counts differ in: {', '.join(self.mismatched[:12]) or 'none'}{more}")
 
 
 def _match(a: np.ndarray, b: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -92,8 +95,11 @@ def compare_people(names: Sequence[str], ref: Sequence, got: Sequence) -> Parity
     total = 0.0
     count = 0
     worst, worst_d = "", -1.0
+    mismatched = []
     for name, pa, pb in zip(names, ref, got):
         same += len(pa) == len(pb)
+        if len(pa) != len(pb):
+            mismatched.append(f"{name} ({len(pa)} vs {len(pb)})")
         pairs, d = _match(pa.keypoints, pb.keypoints)
         img_sum, img_n = 0.0, 0
         for r, c in pairs:
@@ -104,7 +110,8 @@ def compare_people(names: Sequence[str], ref: Sequence, got: Sequence) -> Parity
         count += img_n
         if img_n and img_sum / img_n > worst_d:
             worst, worst_d = name, img_sum / img_n
-    return Parity(len(names), same / len(names), total / max(count, 1), count, f"{worst} ({worst_d:.2f} px)")
+    return Parity(len(names), same / len(names), total / max(count, 1), count, f"{worst} ({worst_d:.2f} px)",
+                  tuple(mismatched))
 
 
 class PeopleCache:
