@@ -38,8 +38,9 @@ same arithmetic posefast's IR -> ONNX converter produces with
 Input sizes
 -----------
 The model is compiled for each input shape it sees (reshaped to that static
-shape), and the compiled models are kept in a small LRU cache (``cache_size``, 4
-by default): frames of one video compile once; a folder of photos of a few
+shape), and the compiled models are kept in a small LRU cache (``cache_size``, 8
+by default: room for the 3 scales of the accurate preset at a few image sizes).
+The frames of one video compile once per scale; a folder of photos of a few
 sizes compiles a few times (about 1-2 s each on 2 cores).  Static shapes let the
 CPU plugin pick its kernels for the exact size; a single dynamic-shape compile
 was not measured against it.
@@ -135,7 +136,7 @@ class OpenVINOEngine:
         Remove FakeQuantize ops before compiling.  Default: True for fp32/bf16,
         False for int8 (True with int8 is an error).
     cache_size : int
-        Compiled input shapes kept (LRU).
+        Compiled input shapes kept (LRU, default 8).
 
     Attributes
     ----------
@@ -147,7 +148,7 @@ class OpenVINOEngine:
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", precision: str = "fp32",
                  threads: Optional[int] = None, streams: int = 1, pinning: bool = False,
-                 drop_fake_quantize: Optional[bool] = None, cache_size: int = 4) -> None:
+                 drop_fake_quantize: Optional[bool] = None, cache_size: int = 8) -> None:
         ov = import_openvino()
         d = str(device).strip().lower() if isinstance(device, str) else device
         if d not in ("cpu", "auto"):
