@@ -31,7 +31,8 @@ exit status:
   0    success
   1    runtime failure after work started (e.g. a corrupt or truncated video): every
        output is valid and complete up to the last frame processed, and the message
-       names the frame where reading stopped
+       names the frame where reading stopped; with several inputs (--output-dir):
+       at least one input failed, the others are complete (see DIR/summary.csv)
   2    usage error or bad input detected before any work (missing/unreadable input,
        unwritable output, --start past the end, unknown keypoint, bad option)
   130  interrupted (Ctrl-C / SIGINT): outputs are closed and valid up to the last
@@ -152,7 +153,7 @@ def _add_model_options(m) -> None:
     defaults = DecodeConfig()
     for flag, name, metavar, text in _DECODE_FLAGS:
         kind = type(getattr(defaults, name))
-        m.add_argument(flag, dest=f"decode_{name}", type=_nonneg_int if kind is int else float, default=None,
+        m.add_argument(flag, type=_nonneg_int if kind is int else float, default=None,
                        metavar=metavar, help=f"{text} (default {getattr(defaults, name)})")
 
 
@@ -172,10 +173,11 @@ def _scales_from_args(args) -> Optional[tuple[float, ...]]:
     return scales
 
 
-def _add_input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", metavar="INPUT",
+def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument("input", metavar="INPUT", nargs="+" if many else None,
                    help="image, folder of images, glob pattern (quote it), video file, camera index "
-                        "(0, 1, ...) or URL (web pages need yt-dlp)")
+                        "(0, 1, ...) or URL (web pages need yt-dlp)"
+                        + ("; several INPUTs, globs and @LIST files need --output-dir" if many else ""))
     g = p.add_argument_group("input trimming")
     g.add_argument("--start", type=_seconds, default=0.0, metavar="SECONDS", help="skip this many seconds")
     g.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
@@ -216,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="estimate poses and write outputs", epilog=TABLE_HELP + "\n" + EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Estimate poses in an image, folder, video, camera or URL.")
-    _add_input_options(run)
+    _add_input_options(run, many=True)
+    from .batch import add_options as _add_batch_options
+
+    _add_batch_options(run)
     run.set_defaults(func=cmd_run)
 
     bench = sub.add_parser("bench", help="time each pipeline stage", epilog=EPILOG,
@@ -263,8 +268,8 @@ def _make_estimator(args):
     from .models.presets import get_preset
 
     preset = get_preset(args.preset)
-    changes = {name: getattr(args, f"decode_{name}") for _, name, _, _ in _DECODE_FLAGS
-               if getattr(args, f"decode_{name}") is not None}
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name, _, _ in _DECODE_FLAGS}
+    changes = {name: v for name, v in given.items() if v is not None}
     config = None
     if changes:
         try:
@@ -325,8 +330,8 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _prepare(args):
-    """Open the source, the estimator and the sinks: everything that may fail before work."""
+def _prepare(args, estimator=None):
+    """Open the source, the estimator (unless given) and the sinks: everything that may fail before work."""
     from .video.pipeline import StageTimes, process
     from .video.smoothing import OneEuroConfig
     from .video.sources import open_source
@@ -343,7 +348,7 @@ def _prepare(args):
     source = open_source(args.input, start=args.start, duration=args.duration, step=args.frame_step)
     sinks: list = []
     try:
-        est = _make_estimator(args)
+        est = estimator if estimator is not None else _make_estimator(args)
         timings = StageTimes()
         sinks = _open_sinks(args, source, est, timings)
         keep = any(s.needs_image for s in sinks)
@@ -420,6 +425,11 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
 
 def cmd_run(args) -> int:
     """``posefast run``."""
+    from .batch import cmd_run_many, is_batch
+
+    if is_batch(args):
+        return cmd_run_many(args)
+    args.input = args.input[0]
     return _run_pipeline(args)
 
 

