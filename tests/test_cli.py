@@ -225,6 +225,7 @@ def test_sigint_leaves_valid_outputs(shared_models, dance_mp4, tmp_path):
     (["run", "{dance}", "--smooth", "--no-track"], "--no-track"),
     (["run", "{dance}", "--model", "no-such-model"], "no-such-model"),
     (["run", "{dance}", "--frame-step", "0"], ""),
+    (["run", "{dance}", "--number-people-max", "0"], "--number-people-max"),
 ])
 def test_usage_errors_exit_2_before_work(argv, message, shared_models, dance_mp4, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
@@ -254,6 +255,32 @@ def test_bench_prints_stage_table(shared_models, dance_mp4, monkeypatch, capsys)
     out = capsys.readouterr().out
     for stage in ("read", "preprocess", "inference", "decode", "pipeline fps", "inference-only fps", "ratio"):
         assert stage in out
+
+
+def test_people_options_build_the_decode_config():
+    from posefast import DecodeConfig
+    from posefast.cli import _people_config, build_parser
+
+    def config(*flags, base=None):
+        return _people_config(build_parser().parse_args(["run", "x.mp4", *flags]), base)
+
+    assert config() is None and config(base=DecodeConfig(upsample=2)) == DecodeConfig(upsample=2)
+    assert config("--number-people-max", "2") == DecodeConfig(number_people_max=2)
+    single = config("--single-person", base=DecodeConfig(upsample=1))
+    assert single == DecodeConfig.single_person(upsample=1)
+    both = config("--single-person", "--number-people-max", "1")
+    assert both == DecodeConfig.single_person(number_people_max=1)
+
+
+def test_people_options_end_to_end(shared_models, media, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    counts = {}
+    for name, flags in {"all": [], "two": ["--number-people-max", "2"], "single": ["--single-person"]}.items():
+        assert main(["run", str(media / "p3_dance.png"), "--device", "cpu", "--quiet", "--no-track",
+                     "--write-json", str(tmp_path / name), *flags]) == EXIT_OK
+        (doc,) = json_frames(tmp_path / name).values()
+        counts[name] = len(doc)
+    assert counts["all"] >= 3 and counts["two"] == 2 and counts["single"] == 1
 
 
 # -- presets, engines, precision, scales and decoder flags --------------------------------

@@ -128,7 +128,9 @@ py::tuple score_limbs_py(py::handle pafs, py::handle peak_offsets, py::handle pe
     validate_layout(layout.ref, peaks.ref.num_keypoints, pf.dim(0));
     const Maps maps = maps_of(pf);
     CandidateList out;
-    {
+    if (cfg.single_person) {
+        out.offsets.assign(static_cast<size_t>(layout.ref.num_limbs + 1), 0);  // no PAF read
+    } else {
         // Safe without the GIL: C++ objects and buffers of arrays held above only.
         py::gil_scoped_release nogil;
         if (cfg.check_finite) check_finite(maps, "pafs");

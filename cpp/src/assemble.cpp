@@ -5,8 +5,75 @@
 #include "posefast/assemble.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace posefast {
+namespace {
+
+// Single-person mode: one person holding peak 0 (the highest) of every keypoint
+// that has one; score summed in keypoint order.  No keypoint: no person.
+void add_single_person(const PeaksRef& peaks, AssembleScratch& ws) {
+    const int64_t K = peaks.num_keypoints;
+    double total = 0.0;
+    int32_t count = 0;
+    ws.parts.assign(static_cast<size_t>(K), -1);
+    for (int64_t k = 0; k < K; ++k) {
+        if (peaks.count(k) == 0) continue;
+        ws.parts[k] = 0;
+        total += peaks.scores[peaks.offsets[k]];
+        ++count;
+    }
+    if (count == 0) {
+        ws.parts.clear();
+        return;
+    }
+    ws.score.push_back(total);
+    ws.count.push_back(count);
+}
+
+// score * sqrt(area of the keypoints' box on the decode grid); NaN ranks lowest.
+double person_rank(const PeaksRef& peaks, const int32_t* parts, int64_t K, double total) {
+    bool first = true;
+    double lo_x = 0.0, hi_x = 0.0, lo_y = 0.0, hi_y = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+        if (parts[k] < 0) continue;
+        const int64_t g = peaks.offsets[k] + parts[k];
+        const double x = peaks.xy[2 * g], y = peaks.xy[2 * g + 1];
+        if (first) {
+            lo_x = hi_x = x;
+            lo_y = hi_y = y;
+            first = false;
+            continue;
+        }
+        if (x < lo_x) lo_x = x;
+        if (x > hi_x) hi_x = x;
+        if (y < lo_y) lo_y = y;
+        if (y > hi_y) hi_y = y;
+    }
+    const double r = total * std::sqrt((hi_x - lo_x) * (hi_y - lo_y));
+    return std::isnan(r) ? -std::numeric_limits<double>::infinity() : r;
+}
+
+// Keep, of ws.order (formation order), the n people of highest rank (ties: formed
+// first), in formation order.
+void keep_top_people(const PeaksRef& peaks, int64_t n, AssembleScratch& ws) {
+    const int64_t K = peaks.num_keypoints;
+    const size_t people = ws.score.size();
+    ws.rank.assign(people, 0.0);
+    ws.chosen.assign(people, 0);
+    for (int32_t p : ws.order) {
+        ws.rank[p] = person_rank(peaks, ws.parts.data() + static_cast<int64_t>(p) * K, K, ws.score[p]);
+    }
+    ws.by_rank = ws.order;
+    std::stable_sort(ws.by_rank.begin(), ws.by_rank.end(),
+                     [&](int32_t x, int32_t y) { return ws.rank[x] > ws.rank[y]; });
+    for (int64_t i = 0; i < n; ++i) ws.chosen[ws.by_rank[i]] = 1;
+    ws.order.erase(std::remove_if(ws.order.begin(), ws.order.end(), [&](int32_t p) { return ws.chosen[p] == 0; }),
+                   ws.order.end());
+}
+
+}  // namespace
 
 void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef& layout, const DecodeConfig& cfg,
               AssembleScratch& ws, PoseList& out) {
@@ -18,8 +85,10 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
     ws.parts.clear();
     ws.score.clear();
     ws.count.clear();
+    if (cfg.single_person) add_single_person(peaks, ws);
+    const int64_t num_limbs = cfg.single_person ? 0 : layout.num_limbs;
 
-    for (int64_t l = 0; l < layout.num_limbs; ++l) {
+    for (int64_t l = 0; l < num_limbs; ++l) {
         const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
         const int64_t base_a = peaks.offsets[ka], base_b = peaks.offsets[kb];
         const int32_t stamp = static_cast<int32_t>(l + 1);
@@ -64,6 +133,9 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
         if (ws.count[p] >= cfg.min_parts && ws.mean[p] >= cfg.min_person_score) {
             ws.order.push_back(static_cast<int32_t>(p));
         }
+    }
+    if (cfg.number_people_max > 0 && static_cast<int64_t>(ws.order.size()) > cfg.number_people_max) {
+        keep_top_people(peaks, cfg.number_people_max, ws);
     }
     std::stable_sort(ws.order.begin(), ws.order.end(),
                      [&](int32_t x, int32_t y) { return ws.mean[x] > ws.mean[y]; });

@@ -39,8 +39,16 @@ void decode(const Maps& hm, const Maps& pafs, const LayoutRef& layout, const Dec
     // find_peaks checks the heatmaps itself (cfg.check_finite) before any other
     // error can arise, so the heatmaps' error still comes first.
     find_peaks(hm, cfg, ws.peak_scratch, ws.peaks);
-    if (cfg.check_finite) check_finite(pafs, "pafs");
-    score_limbs(pafs, ref(ws.peaks), layout, cfg, ws.limb_scratch, ws.candidates);
+    if (cfg.single_person) {
+        // No PAF read (nor checked): assemble takes one peak per keypoint.
+        ws.candidates.offsets.assign(static_cast<size_t>(layout.num_limbs + 1), 0);
+        ws.candidates.a.clear();
+        ws.candidates.b.clear();
+        ws.candidates.scores.clear();
+    } else {
+        if (cfg.check_finite) check_finite(pafs, "pafs");
+        score_limbs(pafs, ref(ws.peaks), layout, cfg, ws.limb_scratch, ws.candidates);
+    }
     assemble(ref(ws.peaks), ref(ws.candidates), layout, cfg, ws.assemble_scratch, out);
 }
 

@@ -395,7 +395,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             } else {
                 channel_peaks_raw<false>(ch, h, w, cfg, ws.found);
             }
-            select(ws.found, cfg.max_peaks);
+            select(ws.found, effective_max_peaks(cfg));
             emit(ws.found, gw, out);
             for (const auto& f : ws.found) {
                 const int64_t x = f.raster % gw, y = f.raster / gw;
@@ -432,7 +432,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
         } else {
             channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
         }
-        select(ws.found, cfg.max_peaks);
+        select(ws.found, effective_max_peaks(cfg));
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {
             const int64_t x = f.raster % gw, y = f.raster / gw;

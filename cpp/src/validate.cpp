@@ -27,10 +27,11 @@ void finite(const char* name, double v) {
 void validate_config(const DecodeConfig& c) {
     int_range("upsample", c.upsample, 1, kMaxUpsample);
     int_range("refine_radius", c.refine_radius, 0, 16);
-    int_range("max_peaks", c.max_peaks, 1, 100000);
-    int_range("paf_min_samples", c.paf_min_samples, 2, 1000);
-    int_range("paf_max_samples", c.paf_max_samples, c.paf_min_samples, 1000);
+    int_range("max_peaks", c.max_peaks, 1, kMaxPeaks);
+    int_range("paf_min_samples", c.paf_min_samples, 2, kMaxPafSamples);
+    int_range("paf_max_samples", c.paf_max_samples, c.paf_min_samples, kMaxPafSamples);
     int_range("min_parts", c.min_parts, 1, 1000);
+    int_range("number_people_max", c.number_people_max, 0, 1000000);
     finite("peak_threshold", c.peak_threshold);
     finite("paf_threshold", c.paf_threshold);
     finite("paf_min_above", c.paf_min_above);

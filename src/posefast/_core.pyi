@@ -26,10 +26,13 @@ class DecodeConfig:
     min_parts: int
     min_person_score: float
     check_finite: bool
+    number_people_max: int  # 0 = no limit
+    single_person: bool  # posefast.DecodeConfig.single_person_mode
     def __init__(self, *, upsample: int = 4, peak_threshold: float = 0.05, refine_radius: int = 2,
                  max_peaks: int = 127, paf_threshold: float = 0.05, paf_min_above: float = 0.95,
                  paf_min_samples: int = 5, paf_max_samples: int = 25, min_parts: int = 3,
-                 min_person_score: float = 0.4, check_finite: bool = True) -> None: ...
+                 min_person_score: float = 0.4, check_finite: bool = True, number_people_max: int = 0,
+                 single_person: bool = False) -> None: ...
     @staticmethod
     def from_config(config: Any) -> DecodeConfig: ...
 

@@ -54,6 +54,8 @@ def _config(cfg: DecodeConfig):
         min_parts=cfg.min_parts,
         min_person_score=float(cfg.min_person_score),
         check_finite=bool(cfg.check_finite),
+        number_people_max=int(cfg.number_people_max or 0),
+        single_person=bool(cfg.single_person_mode),
     )
 
 

@@ -205,6 +205,31 @@ def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
 
 
+def _add_people_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("people per frame")
+    g.add_argument("--number-people-max", type=_positive_int, default=None, metavar="N",
+                   help="keep the N best people of each frame, ranked as OpenPose's --number_people_max "
+                        "(score x sqrt(box area): whole skeletons before fragments; default: all)")
+    g.add_argument("--single-person", action="store_true",
+                   help="one person per frame without PAFs: per keypoint the heatmap's global maximum "
+                        "above 0.2 (DecodeConfig.single_person())")
+
+
+def _people_config(args, config):
+    """``config`` (a DecodeConfig or None = defaults) with --number-people-max and
+    --single-person applied; unchanged when neither is given."""
+    from . import DecodeConfig
+
+    npm, single = getattr(args, "number_people_max", None), getattr(args, "single_person", False)
+    if npm is None and not single:
+        return config
+    cfg = config if config is not None else DecodeConfig()
+    if single:  # the preset's departures from the defaults, on top of the other options
+        preset, default = DecodeConfig.single_person().as_dict(), DecodeConfig().as_dict()
+        cfg = cfg.replace(**{k: v for k, v in preset.items() if v != default[k]})
+    return cfg.replace(number_people_max=npm) if npm is not None else cfg
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``posefast`` command."""
     from . import __version__
@@ -219,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Estimate poses in an image, folder, video, camera or URL.")
     _add_input_options(run, many=True)
+    _add_people_options(run)
     from .batch import add_options as _add_batch_options
 
     _add_batch_options(run)
@@ -229,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Run the pipeline and report seconds per stage, pipeline fps and "
                                        "inference-only fps (network alone on the same frames).")
     _add_input_options(bench)
+    _add_people_options(bench)
     bench.set_defaults(func=cmd_bench)
 
     plot = sub.add_parser("plot", help="motion plots from a table", epilog=EPILOG,
@@ -270,12 +297,13 @@ def _make_estimator(args):
     preset = get_preset(args.preset)
     given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name, _, _ in _DECODE_FLAGS}
     changes = {name: v for name, v in given.items() if v is not None}
-    config = None
+    config = DecodeConfig(**preset.decode) if preset.decode else None
     if changes:
         try:
             config = DecodeConfig(**{**preset.decode, **changes})
         except (TypeError, ValueError) as exc:
             raise UsageError(str(exc).replace("DecodeConfig.", "decoder option ")) from None
+    config = _people_config(args, config)
     return Estimator(model=args.model, device=args.device, net_height=args.net_height, backend=args.backend,
                      config=config, threads=args.threads, scales=_scales_from_args(args), engine=args.engine,
                      precision=args.precision, preset=preset)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-__all__ = ["DecodeConfig"]
+__all__ = ["DecodeConfig", "MAX_PEAKS", "MAX_PAF_SAMPLES"]
+
+# Work bounds (the C++ core checks the same numbers in cpp/src/validate.cpp):
+# limb scoring costs up to max_peaks**2 * paf_max_samples per limb.
+MAX_PEAKS = 128
+MAX_PAF_SAMPLES = 32
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,8 @@ class DecodeConfig:
         0 disables refinement.
     max_peaks : int
         At most this many peaks per keypoint are kept, the highest first
-        (OpenPose: 127).
+        (OpenPose: 127).  At most 128: limb scoring tries every pair of peaks, so
+        this bounds the work of a frame (see "Work bounds" below).
     paf_threshold : float
         A PAF sample counts when its projection on the limb direction is strictly
         above this (OpenPose: 0.05).
@@ -39,6 +45,7 @@ class DecodeConfig:
     paf_min_samples, paf_max_samples : int
         Samples per candidate limb: ``clamp(round(sqrt(5 * max(|dx|, |dy|))))``
         with ``dx``, ``dy`` measured on the decode grid (OpenPose: 5 and 25).
+        Both in [2, 32].
     min_parts : int
         People with fewer keypoints are dropped (OpenPose: 3).
     min_person_score : float
@@ -47,6 +54,25 @@ class DecodeConfig:
     check_finite : bool
         Reject maps containing NaN or Inf with a ValueError (cheap; leave it on
         unless the maps are known to be finite).
+    number_people_max : int or None
+        Keep at most this many people (after the person filter): OpenPose's
+        ``--number_people_max``.  People are ranked by their total score (sum of
+        peak and limb scores) times the square root of the area of the bounding
+        box of their keypoints, so big, complete skeletons win over small
+        fragments; equal ranks go to the person formed first.  The people kept
+        are reported in the usual order (score, highest first).  ``None`` (the
+        default): no limit.  Details: :mod:`posefast._reference.assemble`.
+    single_person_mode : bool
+        One person at most, without PAFs: per keypoint the global maximum of the
+        decode grid if it is above ``peak_threshold``.  Use the preset
+        :meth:`single_person`.  Details: :mod:`posefast._reference.assemble`.
+
+    Work bounds
+    -----------
+    Every accepted config finishes a frame in work bounded by the map area and
+    by ``max_peaks ** 2 * paf_max_samples`` per limb (at most 128 x 128 pairs of
+    32 samples): a few seconds at most per frame for the native and Numba
+    backends, even on noise maps that are peaks everywhere.
     """
 
     upsample: int = 4
@@ -60,6 +86,8 @@ class DecodeConfig:
     min_parts: int = 3
     min_person_score: float = 0.4
     check_finite: bool = True
+    number_people_max: int | None = None
+    single_person_mode: bool = False
 
     def __post_init__(self) -> None:
         def _int(name: str, lo: int, hi: int) -> None:
@@ -77,16 +105,41 @@ class DecodeConfig:
         _int("upsample", 1, 16)
         if self.refine_radius is not None:
             _int("refine_radius", 0, 16)
-        _int("max_peaks", 1, 100_000)
-        _int("paf_min_samples", 2, 1000)
-        _int("paf_max_samples", self.paf_min_samples, 1000)
+        _int("max_peaks", 1, MAX_PEAKS)
+        _int("paf_min_samples", 2, MAX_PAF_SAMPLES)
+        _int("paf_max_samples", self.paf_min_samples, MAX_PAF_SAMPLES)
         _int("min_parts", 1, 1000)
+        if self.number_people_max is not None:
+            _int("number_people_max", 1, 1_000_000)
+        if not isinstance(self.single_person_mode, bool):
+            raise TypeError(f"DecodeConfig.single_person_mode must be a bool, got {self.single_person_mode!r}")
         for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score"):
             _float(name)
+            # One float per value: -0.0 becomes 0.0 (they compare and hash equal, so
+            # caches keyed by the config must not see two spellings of one config).
+            object.__setattr__(self, name, float(getattr(self, name)) + 0.0)
         if not 0.0 <= self.paf_min_above <= 1.0:
             raise ValueError(f"DecodeConfig.paf_min_above must be in [0, 1], got {self.paf_min_above}")
         if self.peak_threshold < 0:
             raise ValueError("DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)")
+
+    @classmethod
+    def single_person(cls, threshold: float = 0.2, **changes) -> "DecodeConfig":
+        """Single-person mode: per keypoint the global maximum of the decode grid
+        above ``threshold`` (the notebook convention: one person, no PAFs).
+
+        The person is returned when at least one keypoint is found
+        (``min_parts=1``, ``min_person_score=0``); ``changes`` override any field,
+        e.g. ``DecodeConfig.single_person(upsample=1)``.
+        """
+        fields_ = dict(peak_threshold=threshold, min_parts=1, min_person_score=0.0, single_person_mode=True)
+        fields_.update(changes)
+        return cls(**fields_)
+
+    @property
+    def effective_max_peaks(self) -> int:
+        """Peaks kept per keypoint: 1 in single-person mode, else ``max_peaks``."""
+        return 1 if self.single_person_mode else self.max_peaks
 
     @property
     def effective_refine_radius(self) -> int:

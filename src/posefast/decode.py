@@ -113,8 +113,10 @@ def _as_maps(arr, what: str, ndim: int) -> np.ndarray:
         shape = "[C, h, w]" if ndim == 3 else "[N, C, h, w]"
         hint = " (pass a single frame to decode(), a batch to decode_batch())" if arr.ndim in (3, 4) else ""
         raise ValueError(f"{what} must have {ndim} dimensions {shape}, got shape {arr.shape}{hint}")
-    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous or not arr.flags.aligned:
+        # A fresh array is aligned: every backend then reads the same float32 values
+        # (the native core refuses unaligned buffers).  Right arrays are not copied.
+        arr = np.array(arr, dtype=np.float32, order="C")
     return arr
 
 
@@ -179,8 +181,9 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: str | Layout = "coco1
     Poses
         ``keypoints`` float32 [P, K, 3], ``scores`` float32 [P].
 
-    Float64, integer or non-contiguous input is converted to a float32 copy; the
-    caller's arrays are never modified.
+    Float64, integer, non-contiguous or unaligned input is converted to a float32
+    copy; the caller's arrays are never modified.  Maps of zero height or width
+    give no people.
     """
     lay = get_layout(layout)
     cfg = _config(config)
@@ -255,22 +258,102 @@ def find_peaks(heatmaps: np.ndarray, layout: str | Layout = "coco18", backend: s
         raise ValueError(f"heatmaps have {hm.shape[0]} channels but layout {lay.name!r} needs "
                          f"{lay.num_keypoints} (or {lay.num_keypoints + 1} with background)")
     hm = np.ascontiguousarray(hm[: lay.num_keypoints])
+    if hm.shape[1] == 0 or hm.shape[2] == 0:
+        # No position, no peak (every backend; the native core needs 1 x 1 at least).
+        s = cfg.upsample
+        return Peaks(offsets=np.zeros(lay.num_keypoints + 1, np.int64), grid=np.zeros((0, 2), np.int32),
+                     xy=np.zeros((0, 2), np.float64), scores=np.zeros(0, np.float64), upsample=s,
+                     grid_shape=(hm.shape[1] * s, hm.shape[2] * s))
     return _module(backend).find_peaks(hm, cfg)
 
 
-def _check_peaks(peaks: Peaks, lay: Layout, pafs: np.ndarray | None, cfg: DecodeConfig) -> None:
+_PEAKS_FIX = "pass the Peaks that find_peaks returned (unchanged) with the same DecodeConfig"
+_CANDS_FIX = "pass the LimbCandidates that score_limbs returned for these peaks (unchanged)"
+
+
+def _int_array(value, what: str, fix: str, shape: tuple) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or arr.shape != shape:
+        raise ValueError(f"{what} must be an integer array of shape {shape}, got {arr.dtype} {arr.shape}; {fix}")
+    return arr
+
+
+def _real_array(value, what: str, fix: str, shape: tuple) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu" or arr.shape != shape:
+        raise ValueError(f"{what} must be a real array of shape {shape}, got {arr.dtype} {arr.shape}; {fix}")
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} hold NaN or Inf; {fix}")
+    return out
+
+
+def _offsets(value, n: int, rows: int, what: str, fix: str) -> np.ndarray:
+    off = _int_array(value, f"{what}.offsets", fix, (n,)).astype(np.int64)
+    if off[0] != 0 or off[-1] != rows or (np.diff(off) < 0).any():
+        raise ValueError(f"{what}.offsets must rise from 0 to the number of rows ({rows}), "
+                         f"got {off[0]} .. {off[-1]}; {fix}")
+    return np.ascontiguousarray(off)
+
+
+def _check_peaks(peaks: Peaks, lay: Layout, pafs: np.ndarray | None, cfg: DecodeConfig) -> Peaks:
+    """``peaks`` validated (every backend gets the same, well-formed input) with
+    canonical dtypes: int64 offsets, int32 grid, float64 xy and scores."""
     if not isinstance(peaks, Peaks):
         raise TypeError(f"peaks must be the Peaks returned by find_peaks, not {type(peaks).__name__}")
-    if peaks.num_keypoints != lay.num_keypoints:
-        raise ValueError(f"peaks hold {peaks.num_keypoints} keypoints but layout {lay.name!r} has {lay.num_keypoints}")
+    if np.ndim(peaks.offsets) != 1 or len(peaks.offsets) != lay.num_keypoints + 1:
+        raise ValueError(f"peaks hold {np.size(peaks.offsets) - 1} keypoints but layout {lay.name!r} has "
+                         f"{lay.num_keypoints}")
     if peaks.upsample != cfg.upsample:
         raise ValueError(f"peaks were found with upsample={peaks.upsample} but config has upsample={cfg.upsample}; "
                          "use the same DecodeConfig for every stage")
+    try:
+        gh, gw = (int(v) for v in peaks.grid_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"peaks.grid_shape must be (s*h, s*w), got {peaks.grid_shape!r}; {_PEAKS_FIX}") from None
     if pafs is not None:
         h, w = pafs.shape[1:]
-        if tuple(peaks.grid_shape) != (h * cfg.upsample, w * cfg.upsample):
-            raise ValueError(f"peaks come from {peaks.grid_shape[0] // cfg.upsample}x{peaks.grid_shape[1] // cfg.upsample} "
+        if (gh, gw) != (h * cfg.upsample, w * cfg.upsample):
+            raise ValueError(f"peaks come from {gh // cfg.upsample}x{gw // cfg.upsample} "
                              f"maps but pafs are {h}x{w}")
+    m = int(np.shape(peaks.xy)[0]) if np.ndim(peaks.xy) == 2 else -1
+    xy = _real_array(peaks.xy, "peaks.xy", _PEAKS_FIX, (max(m, 0), 2))
+    offsets = _offsets(peaks.offsets, lay.num_keypoints + 1, m, "peaks", _PEAKS_FIX)
+    grid = _int_array(peaks.grid, "peaks.grid", _PEAKS_FIX, (m, 2))
+    scores = _real_array(peaks.scores, "peaks.scores", _PEAKS_FIX, (m,))
+    # The grid's extent (cells span +-0.5 around their centres): refined positions
+    # may round a hair past the outermost centre.
+    if m and not ((xy[:, 0] >= -0.5).all() and (xy[:, 0] <= gw - 0.5).all()
+                  and (xy[:, 1] >= -0.5).all() and (xy[:, 1] <= gh - 0.5).all()):
+        raise ValueError(f"peaks.xy hold positions outside the {gh}x{gw} decode grid (x in [-0.5, {gw - 0.5}], "
+                         f"y in [-0.5, {gh - 0.5}]); {_PEAKS_FIX}")
+    return Peaks(offsets=offsets, grid=np.ascontiguousarray(grid, dtype=np.int32), xy=xy, scores=scores,
+                 upsample=peaks.upsample, grid_shape=(gh, gw))
+
+
+def _check_candidates(cands: LimbCandidates, peaks: Peaks, lay: Layout) -> LimbCandidates:
+    """``cands`` validated against ``peaks`` (checked) and the layout, with canonical
+    dtypes: int64 offsets, int32 a and b, float64 scores."""
+    if not isinstance(cands, LimbCandidates):
+        raise TypeError(f"candidates must be the LimbCandidates returned by score_limbs, not {type(cands).__name__}")
+    if np.ndim(cands.offsets) != 1 or len(cands.offsets) != lay.num_limbs + 1:
+        raise ValueError(f"candidates hold {np.size(cands.offsets) - 1} limbs but layout {lay.name!r} has "
+                         f"{lay.num_limbs}")
+    c = int(np.shape(cands.a)[0]) if np.ndim(cands.a) == 1 else -1
+    a = _int_array(cands.a, "candidates.a", _CANDS_FIX, (max(c, 0),))
+    b = _int_array(cands.b, "candidates.b", _CANDS_FIX, (c,))
+    scores = _real_array(cands.scores, "candidates.scores", _CANDS_FIX, (c,))
+    offsets = _offsets(cands.offsets, lay.num_limbs + 1, c, "candidates", _CANDS_FIX)
+    counts = np.diff(peaks.offsets)
+    limb_of = np.repeat(np.arange(lay.num_limbs), np.diff(offsets))
+    ka, kb = np.asarray(lay.limbs, np.int64).reshape(-1, 2).T
+    bad = (a < 0) | (a >= counts[ka[limb_of]]) | (b < 0) | (b >= counts[kb[limb_of]])
+    if bad.any():
+        l = int(limb_of[np.argmax(bad)])
+        raise ValueError(f"candidates of limb {l} {lay.limbs[l]} name peaks that these peaks do not have; "
+                         f"{_CANDS_FIX}")
+    return LimbCandidates(offsets=offsets, a=np.ascontiguousarray(a, dtype=np.int32),
+                          b=np.ascontiguousarray(b, dtype=np.int32), scores=scores)
 
 
 def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: str | Layout = "coco18", backend: str = "auto",
@@ -286,14 +369,27 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: str | Layout = "coco18",
     Returns
     -------
     LimbCandidates
+        Empty in single-person mode (no PAF is read) and for maps of zero size.
+
+    Raises
+    ------
+    ValueError
+        When ``peaks`` do not fit the maps, layout or config, or are malformed
+        (offsets not rising from 0 to the number of peaks, array shapes that
+        disagree, NaN/Inf, or positions outside the decode grid ``grid_shape``).
+        Every backend gets the same checked input, converted to the dtypes
+        :class:`Peaks` documents (float32 positions are widened to float64).
     """
     lay = get_layout(layout)
     cfg = _config(config)
     pf = _as_maps(pafs, "pafs", 3)
     if pf.shape[0] != lay.num_paf_channels:
         raise ValueError(f"pafs have {pf.shape[0]} channels but layout {lay.name!r} needs {lay.num_paf_channels}")
-    _check_peaks(peaks, lay, pf, cfg)
-    return _module(backend).score_limbs(pf, peaks, lay, cfg)
+    peaks = _check_peaks(peaks, lay, pf, cfg)
+    mod = _module(backend)
+    if pf.shape[1] == 0 or pf.shape[2] == 0:
+        return LimbCandidates.empty(lay.num_limbs)  # no position, hence no peak
+    return mod.score_limbs(pf, peaks, lay, cfg)
 
 
 def assemble(peaks: Peaks, candidates: LimbCandidates, layout: str | Layout = "coco18",
@@ -303,13 +399,18 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: str | Layout = "c
     Returns
     -------
     Poses
+
+    Raises
+    ------
+    ValueError
+        When ``peaks`` are malformed (as for :func:`score_limbs`) or
+        ``candidates`` are: offsets not rising from 0 to the number of rows,
+        lengths that disagree, NaN/Inf scores, or peak indices a limb's
+        keypoints do not have.  Candidates are taken in their given order.
     """
     lay = get_layout(layout)
     cfg = _config(config)
     sc = _scale_pair(scale)
-    _check_peaks(peaks, lay, None, cfg)
-    if not isinstance(candidates, LimbCandidates):
-        raise TypeError(f"candidates must be the LimbCandidates returned by score_limbs, not {type(candidates).__name__}")
-    if len(candidates.offsets) != lay.num_limbs + 1:
-        raise ValueError(f"candidates hold {len(candidates.offsets) - 1} limbs but layout {lay.name!r} has {lay.num_limbs}")
+    peaks = _check_peaks(peaks, lay, None, cfg)
+    candidates = _check_candidates(candidates, peaks, lay)
     return _apply_scale(_module(backend).assemble(peaks, candidates, lay, cfg), sc)

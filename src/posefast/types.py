@@ -114,6 +114,12 @@ class LimbCandidates:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    @staticmethod
+    def empty(num_limbs: int) -> "LimbCandidates":
+        """No candidate for any of ``num_limbs`` limbs."""
+        return LimbCandidates(np.zeros(num_limbs + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                              np.zeros(0, np.float64))
+
 
 @dataclass(frozen=True, eq=False)
 class Poses:

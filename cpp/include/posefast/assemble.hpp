@@ -18,10 +18,14 @@ struct AssembleScratch {
     std::vector<int32_t> count;     // [people] keypoints held
     std::vector<int32_t> order;     // people kept, best first
     std::vector<double> mean;       // [people] score / count
+    std::vector<double> rank;       // [people] number_people_max rank (score * sqrt(box area))
+    std::vector<int32_t> by_rank;   // people kept, highest rank first
+    std::vector<uint8_t> chosen;    // [people] 1 = among the number_people_max best
 };
 
 // Group candidates (in their given order) into people; keypoints in map pixels,
-// ((x + 0.5) / s - 0.5).  candidates must come from peaks with the same layout
+// ((x + 0.5) / s - 0.5).  cfg.number_people_max keeps the best N; cfg.single_person
+// ignores the candidates and makes one person of peak 0 of every keypoint.  candidates must come from peaks with the same layout
 // (indices are trusted: the bindings validate them).
 void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef& layout, const DecodeConfig& cfg,
               AssembleScratch& scratch, PoseList& out);

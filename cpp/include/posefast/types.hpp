@@ -16,6 +16,10 @@ namespace posefast {
 
 // Largest upsampling factor (DecodeConfig.upsample is validated to [1, 16]).
 constexpr int kMaxUpsample = 16;
+// Work bounds (posefast.config.MAX_PEAKS, MAX_PAF_SAMPLES): limb scoring costs up to
+// max_peaks^2 * paf_max_samples per limb.
+constexpr int kMaxPeaks = 128;
+constexpr int kMaxPafSamples = 32;
 
 // Decoder thresholds; the fields of posefast.DecodeConfig, with refine_radius
 // already resolved (DecodeConfig.effective_refine_radius).
@@ -31,7 +35,12 @@ struct DecodeConfig {
     int min_parts = 3;
     double min_person_score = 0.4;
     bool check_finite = true;
+    int number_people_max = 0;  // keep the best N people (rules: _reference/assemble.py); 0 = no limit
+    bool single_person = false;  // DecodeConfig.single_person_mode: one peak per keypoint, no PAFs, <= 1 person
 };
+
+// Peaks kept per keypoint: 1 in single-person mode (the global maximum), else max_peaks.
+inline int effective_max_peaks(const DecodeConfig& c) { return c.single_person ? 1 : c.max_peaks; }
 
 // Throws std::invalid_argument naming the bad field.
 void validate_config(const DecodeConfig& cfg);

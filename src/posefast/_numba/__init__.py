@@ -35,7 +35,7 @@ else:
 _HAVE_NUMBA = _NUMBA_ERROR is None
 
 if _HAVE_NUMBA:
-    from .assemble import assemble_kernel, check_stage_inputs
+    from .assemble import assemble_kernel, assemble_single_kernel, check_stage_inputs
     from .limbs import score_limbs_kernel
     from .peaks import find_peaks_kernel
     from .pipeline import decode_kernel, first_non_finite
@@ -72,13 +72,18 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
     first, wts = phase_arrays(s)
     return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
             vertical_cutoff(cfg.peak_threshold, s),
-            int(cfg.max_peaks), int(cfg.effective_refine_radius))
+            int(cfg.effective_max_peaks), int(cfg.effective_refine_radius))
 
 
 @functools.lru_cache(maxsize=64)
 def _limb_args(cfg: DecodeConfig) -> tuple:
     return (float(cfg.paf_threshold), float(cfg.paf_min_above), int(cfg.paf_min_samples),
             int(cfg.paf_max_samples))
+
+
+def _person_args(cfg: DecodeConfig) -> tuple:
+    """The person filter and limit (0 = no limit) of the assembly kernels."""
+    return int(cfg.min_parts), float(cfg.min_person_score), int(cfg.number_people_max or 0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -105,7 +110,10 @@ def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
 
 
 def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeConfig) -> LimbCandidates:
-    """Stage 2: candidate limbs on ``pafs`` float32 [2L, h, w]."""
+    """Stage 2: candidate limbs on ``pafs`` float32 [2L, h, w] (none, and no PAF
+    read, in single-person mode)."""
+    if config.single_person_mode:
+        return LimbCandidates.empty(layout.num_limbs)
     if config.check_finite:
         check_finite(pafs, "pafs")
     s, first, wts = _peak_args(config)[:3]
@@ -139,8 +147,11 @@ def assemble(peaks: Peaks, candidates: LimbCandidates, layout: Layout, config: D
     if bad >= 3:
         raise ValueError(f"candidates of limb {bad - 3} name peaks that these peaks do not have; "
                          "pass the peaks the candidates were scored on")
-    kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
-                                      limbs, fill, int(config.min_parts), float(config.min_person_score))
+    if config.single_person_mode:
+        kp, scores, ids = assemble_single_kernel(pk_off, pk_scores, xy, int(peaks.upsample), *_person_args(config))
+    else:
+        kp, scores, ids = assemble_kernel(pk_off, pk_scores, xy, int(peaks.upsample), c_off, ca, cb, cs,
+                                          limbs, fill, *_person_args(config))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 
@@ -148,11 +159,16 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     """Stages 1-3 on one frame: heatmaps float32 [K, h, w], pafs float32 [2L, h, w]."""
     if config.check_finite:
         check_finite(heatmaps, "heatmaps")
-        check_finite(pafs, "pafs")
+        if not config.single_person_mode:
+            check_finite(pafs, "pafs")
     limbs, paf, fill = _layout_arrays(layout)
-    kp, scores, ids = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
-                                    *_limb_args(config), int(config.min_parts),
-                                    float(config.min_person_score))
+    if config.single_person_mode:  # no PAF read
+        args = _peak_args(config)
+        pk_off, _, xy, pk_scores = find_peaks_kernel(heatmaps, *args)
+        kp, scores, ids = assemble_single_kernel(pk_off, pk_scores, xy, args[0], *_person_args(config))
+    else:
+        kp, scores, ids = decode_kernel(heatmaps, pafs, *_peak_args(config), limbs, paf, fill,
+                                        *_limb_args(config), *_person_args(config))
     return Poses(keypoints=kp, scores=scores, peak_ids=ids, layout=layout.name)
 
 

@@ -40,11 +40,12 @@ def first_non_finite(maps):
 
 @jit
 def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r,
-                  limbs, paf, fill, paf_threshold, min_above, nmin, nmax, min_parts, min_person_score):
+                  limbs, paf, fill, paf_threshold, min_above, nmin, nmax, min_parts, min_person_score,
+                  people_max):
     """Stages 1-3 on one frame (see the stage kernels for the arguments)."""
     pk_off, _, xy, pk_scores = find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut,
                                                  max_peaks, r)
     c_off, ca, cb, cs = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
                                            paf_threshold, min_above, nmin, nmax)
     return assemble_kernel(pk_off, pk_scores, xy, s, c_off, ca, cb, cs, limbs, fill,
-                           min_parts, min_person_score)
+                           min_parts, min_person_score, people_max)

@@ -39,6 +39,7 @@ def phase_arrays(s: int) -> tuple[np.ndarray, np.ndarray]:
 
 def cull_cutoff(threshold: float, s: int) -> float:
     """Raw cells with ``|v|`` below this cannot lift an upsampled value above ``threshold``."""
+    threshold = float(threshold) + 0.0  # -0.0 -> 0.0: a sign bit would corrupt cull_cutoff_bits
     if s == 1:
         return float(threshold)
     return float(threshold) / cull_bound(s) * (1.0 - _CULL_MARGIN)
@@ -48,6 +49,7 @@ def vertical_cutoff(threshold: float, s: int) -> float:
     """Tiles whose horizontal sums all have ``|.|`` below this hold no value above
     ``threshold``: a value is ``sum_k wy_k * H_k``, so ``|v| <= S * max |H_k|`` with
     ``S = max over phases of sum_k |wy_k|`` (``sqrt(cull_bound(s))``), less the margin."""
+    threshold = float(threshold) + 0.0
     if s == 1:
         return float(threshold)
     _, weights = phase_table(s)

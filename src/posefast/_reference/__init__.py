@@ -47,6 +47,9 @@ def find_peaks(heatmaps: np.ndarray, config: DecodeConfig) -> Peaks:
 
 
 def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: Layout, config: DecodeConfig) -> LimbCandidates:
+    """Stage 2; in single-person mode no candidate and no PAF read (nor checked)."""
+    if config.single_person_mode:
+        return LimbCandidates.empty(layout.num_limbs)
     if config.check_finite:
         check_finite(pafs, "pafs")
     return _score_limbs(pafs, peaks, layout, config)
@@ -56,7 +59,6 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: Layout, config: Decod
     """Stages 1-3 on one frame: heatmaps float32 [K, h, w], pafs float32 [2L, h, w]."""
     if config.check_finite:
         check_finite(heatmaps, "heatmaps")
-        check_finite(pafs, "pafs")
     peaks = _find_peaks(heatmaps, config)
-    candidates = _score_limbs(pafs, peaks, layout, config)
+    candidates = score_limbs(pafs, peaks, layout, config)
     return assemble(peaks, candidates, layout, config)

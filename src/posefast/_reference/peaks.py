@@ -9,7 +9,10 @@ For every keypoint channel, on the decode grid (the map bicubically upsampled by
    (OpenPose's 3x3 NMS, with plateaus resolved deterministically: a flat top
    yields its first position in raster order instead of nothing.)
 2. Peaks are ordered by value (highest first), ties by raster index, and only the
-   first ``max_peaks`` are kept.
+   first ``max_peaks`` are kept (``1`` in single-person mode,
+   ``DecodeConfig.effective_max_peaks``: the one kept is then the global maximum
+   of the channel's decode grid, first in raster order on ties, when it is above
+   ``peak_threshold`` -- the global maximum always passes the NMS test of rule 1).
 3. Each kept peak is refined to the weighted centroid of the positive values in a
    ``(2r+1) x (2r+1)`` window clipped to the grid, summed row by row, left to
    right, in float64.  ``r = 0`` keeps the integer position.
@@ -75,7 +78,7 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
         ys, xs = np.nonzero(_is_local_max(g, config.peak_threshold))
         vals = g[ys, xs]
         raster = ys.astype(np.int64) * ww + xs
-        order = np.lexsort((raster, -vals))[: config.max_peaks]  # value desc, raster asc
+        order = np.lexsort((raster, -vals))[: config.effective_max_peaks]  # value desc, raster asc
         for i in order:
             x, y = int(xs[i]), int(ys[i])
             grid_pos.append((x, y))
