@@ -18,6 +18,8 @@ import pytest
 
 from posefast.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
 
+from _video import probe
+
 pytestmark = pytest.mark.model
 
 DANCE_FRAMES = 217
@@ -41,7 +43,10 @@ def json_frames(folder: Path) -> dict[int, list]:
     for p in sorted(folder.glob("*_keypoints.json")):
         doc = json.loads(p.read_text())
         assert doc["version"] == 1.3
-        out[int(p.name.rsplit("_", 2)[1])] = doc["people"]
+        # videos: <name>_<frame:012d>_keypoints.json, keyed by frame; images: <stem>_keypoints.json, by stem
+        head = p.name[: -len("_keypoints.json")]
+        frame = head.rsplit("_", 1)[-1]
+        out[int(frame) if len(frame) == 12 and frame.isdigit() else head] = doc["people"]
     assert not list(folder.glob("*.tmp")), "half-written JSON left behind"
     return out
 
@@ -117,11 +122,14 @@ def test_whole_clip_coco(whole_clip):
 
 
 def test_whole_clip_video(whole_clip):
-    announced, decoded = video_frames(whole_clip / "overlay.mp4")
+    v = probe(whole_clip / "overlay.mp4")
+    assert (v.codec, v.pix_fmt, v.size, v.error) == ("h264", "yuv420p", (1280, 720), None)
+    assert v.frames == DANCE_FRAMES and v.fps == pytest.approx(25.0)
+    assert v.seconds == pytest.approx(DANCE_FRAMES / 25.0, abs=0.05)
+    # the dancer's music: dance.mp4's AAC track, the whole 8.68 s of it
+    assert v.audio_codec == "aac" and v.audio_seconds == pytest.approx(8.68, abs=0.05)
+    announced, decoded = video_frames(whole_clip / "overlay.mp4")   # OpenCV reads it too
     assert announced == decoded == DANCE_FRAMES
-    cap = cv2.VideoCapture(str(whole_clip / "overlay.mp4"))
-    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
-    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
 
 
 def test_plot_from_the_clip_table(whole_clip, tmp_path):
@@ -150,6 +158,11 @@ def test_parquet_skeleton_smooth_and_step(shared_models, dance_mp4, tmp_path, mo
     assert table.column_names == ["frame", "time", "person", "keypoint", "x", "y", "confidence"]
     assert set(table.column("frame").to_pylist()) == {i for i, p in frames.items() if p}
     assert video_frames(tmp_path / "s.mp4") == (10, 10)
+    # every 5th frame of 2 s at 25 fps: 10 frames at 5 fps, 2 s long, with the same 2 s of sound
+    v = probe(tmp_path / "s.mp4")
+    assert (v.codec, v.frames, v.error) == ("h264", 10, None)
+    assert v.fps == pytest.approx(5.0) and v.seconds == pytest.approx(2.0, abs=0.05)
+    assert v.audio_codec == "aac" and v.audio_seconds == pytest.approx(2.0, abs=0.05)
     cap = cv2.VideoCapture(str(tmp_path / "s.mp4"))
     ok, first = cap.read()
     assert ok and np.median(first) < 5     # skeleton on black
@@ -161,8 +174,7 @@ def test_image_glob(shared_models, media, tmp_path, monkeypatch):
                  "--write-json", str(tmp_path / "j"), "--write-table", str(tmp_path / "t.csv")])
     assert code == EXIT_OK
     names = sorted(p.name for p in (tmp_path / "j").iterdir())
-    assert names == ["p1_000000000000_keypoints.json", "p2_000000000001_keypoints.json",
-                     "p3_000000000002_keypoints.json"]
+    assert names == ["p1_keypoints.json", "p2_keypoints.json", "p3_keypoints.json"]   # OpenPose's names
     people = json.loads((tmp_path / "j" / names[1]).read_text())["people"]
     assert len(people) == 2 and all(p["person_id"] == [-1] for p in people)   # two seated men
     assert {r["time"] for r in read_csv(tmp_path / "t.csv")} == {""}

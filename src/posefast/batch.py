@@ -487,7 +487,7 @@ def run_input(args: argparse.Namespace, input_text: str, folder: os.PathLike | s
 
         summary = run_to_sinks(pipe, sinks, on_frame=count)
         report.frames, report.people_frames = summary.frames, summary.people_frames
-        report.people = len(summary.ids) if args.track else people_max[0]
+        report.people = len(summary.ids) if summary.ids else people_max[0]  # no ids: untracked
         report.seconds, report.fps = summary.seconds, summary.fps
         if summary.cancelled or isinstance(summary.error, KeyboardInterrupt):
             report.status, report.error = "interrupted", "interrupted"
@@ -691,7 +691,7 @@ def join_chunks(args: argparse.Namespace, input_text: str, folder: os.PathLike |
         discard_input(folder)
         return report
     report.frames, report.people_frames = summary.frames, summary.people_frames
-    report.people = len(summary.ids) if args.track else people_max
+    report.people = len(summary.ids) if summary.ids else people_max  # no ids: untracked
     report.seconds = seconds
     report.fps = summary.frames / seconds if seconds > 0 else 0.0
     finish_input(folder, outputs, fp, report)
@@ -730,7 +730,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise BatchUsageError("--chunk-seconds must be > 0")
     if args.ray is None and (args.workers is not None or args.gpus_per_worker):
         raise BatchUsageError("--workers/--gpus-per-worker size Ray actors: add --ray")
-    if args.smooth and not args.track:
+    if args.smooth and args.track is False:  # None: per input (images untracked)
         raise BatchUsageError("--smooth works per track: it cannot be combined with --no-track")
     outputs = output_options(args)
     _check_output_names(outputs)
@@ -846,9 +846,9 @@ def cmd_run_many(args: argparse.Namespace) -> int:
             cli._error(str(exc))
             return cli.EXIT_USAGE
         cancel = threading.Event()
-        with cli._Interrupt(cancel):
+        with cli._Interrupt(cancel) as intr:
             reports = run_batch(plan, est, cancel=cancel, on_input=said)
     cli._say(args, format_summary(reports) + f"\nsummary: {plan.output_dir / SUMMARY_NAME}")
     if any(r.status == "interrupted" for r in reports):
-        return cli.EXIT_INTERRUPTED
+        return intr.exit_code if args.ray is None else cli.EXIT_INTERRUPTED  # 128 + the signal
     return cli.EXIT_OK if all(r.ok for r in reports) else cli.EXIT_FAILURE

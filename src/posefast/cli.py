@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -24,31 +25,45 @@ __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXI
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT; every stop signal gives 128 + its number (SIGHUP 129, SIGTERM 143)
+
+#: signals that end a run cleanly (outputs closed and valid)
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 EPILOG = """\
 exit status:
   0    success
-  1    runtime failure after work started (e.g. a corrupt or truncated video): every
-       output is valid and complete up to the last frame processed, and the message
-       names the frame where reading stopped; with several inputs (--output-dir):
-       at least one input failed, the others are complete (see DIR/summary.csv)
+  1    runtime failure after work started: a truncated or corrupt video (the message
+       names the frame where reading stopped), a video whose frames had decode errors
+       that FFmpeg concealed (all frames processed; the message says how many), or an
+       output that could not be written (disk full, I/O error: the message names it).
+       Every output is valid and complete up to the last frame processed.  With
+       several inputs (--output-dir): at least one input failed, the others are
+       complete (see DIR/summary.csv)
   2    usage error or bad input detected before any work (missing/unreadable input,
-       unwritable output, --start past the end, unknown keypoint, bad option)
-  130  interrupted (Ctrl-C / SIGINT): outputs are closed and valid up to the last
-       frame processed
+       unwritable output, --start past the end, a model that does not fit its
+       layout or stride, unknown keypoint, bad option)
+  130  interrupted by SIGINT (Ctrl-C); SIGTERM gives 143 and SIGHUP 129 (128 + the
+       signal number, as shells report it): the current frame is finished and every
+       output closed and valid.  A second signal stops at once (outputs still valid)
+  after kill -9 or a crash, every output is still readable and holds every frame
+  processed until about 1 s before the end; a .parquet table is a folder of parts
+  that pandas.read_parquet reads as one table
 """
 
 TABLE_HELP = """\
-table columns (--write-table, .csv or .parquet):
+table columns (--write-table, .csv or .parquet), --table-layout tidy (default):
   frame       frame number in the source
   time        seconds from the start of the video (empty/NaN for still images)
   person      track id (with --no-track: the person's rank in the frame, 0 = best)
   keypoint    keypoint name, e.g. RWrist
-  x, y        image pixels; empty/NaN when the keypoint was not found
+  x, y        image pixels (or --keypoint-scale); empty/NaN when the keypoint was not found
   confidence  heatmap score; 0 when the keypoint was not found
   Every keypoint of every detected person is a row (K rows per person and frame);
   frames without people have no rows.
+--table-layout wide: frame, time, person, then <Keypoint>_x, <Keypoint>_y, <Keypoint>_c
+  for every keypoint in the model's order (Nose_x, Nose_y, Nose_c, Neck_x, ...); one
+  row per person and frame; a frame without people is one row with empty values.
 """
 
 
@@ -76,13 +91,13 @@ _nonneg_int = _int_at_least(0)
 
 
 def _seconds(text: str) -> float:
+    """An argparse type: seconds (``40``, ``2.5``) or a clock time (``00:00:40``, ``1:05.5``)."""
+    from .video.sources import parse_time
+
     try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return v
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # Decoder options on the command line: flag, DecodeConfig field, metavar, help.  Types and
@@ -179,14 +194,16 @@ def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
                         "(0, 1, ...) or URL (web pages need yt-dlp)"
                         + ("; several INPUTs, globs and @LIST files need --output-dir" if many else ""))
     g = p.add_argument_group("input trimming")
-    g.add_argument("--start", type=_seconds, default=0.0, metavar="SECONDS", help="skip this many seconds")
-    g.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
-                   help="process this many seconds (default: to the end)")
+    g.add_argument("--start", type=_seconds, default=0.0, metavar="TIME",
+                   help="skip this much: seconds (40, 2.5) or HH:MM:SS(.ms) / MM:SS (00:00:40)")
+    g.add_argument("--duration", type=_seconds, default=None, metavar="TIME",
+                   help="process this much, same forms as --start (default: to the end)")
     g.add_argument("--frame-step", type=_positive_int, default=1, metavar="N", help="process every N-th frame")
     _add_model_options(p.add_argument_group("model and decoding"))
     t = p.add_argument_group("tracking")
-    t.add_argument("--track", dest="track", action="store_true", default=True,
-                   help="stable person ids across frames (default)")
+    t.add_argument("--track", dest="track", action="store_true", default=None,
+                   help="stable person ids across frames (default for videos, cameras and URLs; image "
+                        "inputs are independent pictures unless --track is given)")
     t.add_argument("--no-track", dest="track", action="store_false", help="no tracking (person_id -1)")
     t.add_argument("--max-missing", type=_nonneg_int, default=10, metavar="FRAMES",
                    help="frames a person may vanish before the id is retired (default 10)")
@@ -195,14 +212,42 @@ def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     t.add_argument("--beta", type=float, default=0.05, help="One-Euro speed coefficient (default 0.05)")
     t.add_argument("--d-cutoff", type=float, default=1.0, help="One-Euro speed cutoff, Hz (default 1.0)")
     o = p.add_argument_group("outputs (any combination, written in one pass)")
-    o.add_argument("--write-json", metavar="DIR", help="OpenPose JSON, one <name>_<frame>_keypoints.json per frame")
-    o.add_argument("--write-table", metavar="FILE", help="tidy keypoint table, .csv or .parquet (columns below)")
-    o.add_argument("--write-coco", metavar="FILE", help="COCO keypoint results JSON (COCO-17 order)")
-    o.add_argument("--write-video", metavar="FILE", help="rendered video (mp4v), same fps and frame count")
+    o.add_argument("--write-json", metavar="DIR",
+                   help="OpenPose JSON: <video>_<frame:012d>_keypoints.json per frame, <image>_keypoints.json "
+                        "per image")
+    o.add_argument("--write-table", metavar="FILE",
+                   help="keypoint table (columns below): FILE.csv, or FILE.parquet, written as a folder "
+                        "of part files that pandas/pyarrow read as one table")
+    o.add_argument("--table-layout", choices=("tidy", "wide"), default="tidy",
+                   help="tidy: a row per keypoint; wide: a row per person with <Keypoint>_x/_y/_c columns "
+                        "(default tidy)")
+    o.add_argument("--keypoint-scale", type=int, choices=(0, 3, 4), default=0,
+                   help="x, y in --write-json and --write-table: 0 pixels, 3 [0, 1], 4 [-1, 1] (OpenPose's "
+                        "--keypoint_scale; default 0)")
+    o.add_argument("--write-coco", metavar="FILE",
+                   help="COCO keypoint results JSON (COCO-17 order); image_id = the number ending an image's "
+                        "file name, else the frame number (with FILE.image_ids.json for images)")
+    o.add_argument("--write-video", metavar="FILE",
+                   help="rendered video: H.264 MP4 with the source's sound, fragmented so that it plays even "
+                        "after a kill (.mp4, .m4v, .mov or .mkv)")
+    o.add_argument("--write-video-fps", type=float, default=None, metavar="FPS",
+                   help="frame rate of --write-video (default: source fps / --frame-step, 1 for images; "
+                        "another rate drops the sound)")
+    o.add_argument("--video-preset", default="ultrafast", metavar="NAME",
+                   help="x264 preset of --write-video: ultrafast (default, keeps up on 2 cores), veryfast, "
+                        "medium, ... (slower = smaller file)")
+    o.add_argument("--no-video-audio", action="store_true", help="--write-video without the source's sound")
+    o.add_argument("--write-images", metavar="DIR",
+                   help="rendered frames: <image>_rendered.png per image, <video>_<frame:012d>_rendered.png "
+                        "per frame")
+    o.add_argument("--write-images-format", dest="images_format", choices=("png", "jpg"), default="png",
+                   help="file format of --write-images (default png)")
     o.add_argument("--render", choices=("overlay", "skeleton"), default="overlay",
-                   help="--write-video content: skeleton over the frame, or on black (default overlay)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    p.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+                   help="--write-video/--write-images content: skeleton over the frame, or on black "
+                        "(default overlay)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar or summary, and no FFmpeg/OpenCV warnings")
+    p.add_argument("--verbose", "-v", action="store_true", help="log at INFO level (FFmpeg's warnings included)")
 
 
 def _add_people_options(p: argparse.ArgumentParser) -> None:
@@ -309,21 +354,59 @@ def _make_estimator(args):
                      precision=args.precision, preset=preset)
 
 
+def _is_images(source) -> bool:
+    from .video.sources import ImageSource
+
+    return isinstance(source, ImageSource)
+
+
+def _video_sink(args, source, layout, timings):
+    """--write-video: frame rate and sound from the source (see posefast.video.avvideo)."""
+    from .video.avvideo import AudioSpan, make_video_sink
+
+    images = _is_images(source)
+    step = max(int(getattr(source, "step", 1) or 1), 1)
+    natural = None if images or not source.fps else source.fps / step
+    if args.write_video_fps is not None and not (math.isfinite(args.write_video_fps) and args.write_video_fps > 0):
+        raise UsageError(f"--write-video-fps must be > 0, got {args.write_video_fps:g}")
+    fps = args.write_video_fps or natural or (1.0 if images else 25.0)
+    audio = None
+    media = getattr(source, "media", None)
+    if media is not None and not args.no_video_audio:
+        if natural is not None and abs(fps - natural) < 1e-3:
+            start = source.start_frame / source.fps
+            end = None if source.stop_frame is None else source.stop_frame / source.fps
+            audio = AudioSpan(str(media), start, end)
+        else:
+            logging.getLogger("posefast").warning(
+                "--write-video %s at %g fps (the source's span plays at %g fps): the sound is left out, it "
+                "would drift", args.write_video, fps, natural or 0)
+    return make_video_sink(args.write_video, fps, source.size, args.render, layout, audio=audio,
+                           timings=timings, preset=args.video_preset)
+
+
 def _open_sinks(args, source, est, timings) -> list:
-    from .video.sinks import CocoSink, JsonSink, TableSink, ThreadedSink, VideoSink
+    from .video.imagesink import ImageSink
+    from .video.sinks import CocoSink, JsonSink, TableSink, ThreadedSink
 
     sinks = []
     layout = est.layout
+    images = _is_images(source)
     # construct (checks names and formats) before creating anything on disk
     if args.write_json:
-        sinks.append(JsonSink(args.write_json))
+        sinks.append(JsonSink(args.write_json, per_image=images, keypoint_scale=args.keypoint_scale))
     if args.write_table:
-        sinks.append(TableSink(args.write_table, layout))
+        sinks.append(TableSink(args.write_table, layout, table_layout=args.table_layout,
+                               keypoint_scale=args.keypoint_scale))
     if args.write_coco:
-        sinks.append(CocoSink(args.write_coco, layout))
+        listed = [(i * source.step, p) for i, p in enumerate(source.paths)] if images else None
+        sinks.append(CocoSink(args.write_coco, layout, images=listed))
     if args.write_video:
-        sinks.append(ThreadedSink(VideoSink(args.write_video, source.fps or 25.0, source.size, args.render,
-                                            layout, timings=timings)))
+        sinks.append(ThreadedSink(_video_sink(args, source, layout, timings)))
+    if args.write_images:
+        sinks.append(ThreadedSink(ImageSink(args.write_images, args.render, layout,
+                                            image_format=args.images_format, per_image=images,
+                                            timings=timings)))
     opened = []
     try:
         for s in sinks:
@@ -337,25 +420,62 @@ def _open_sinks(args, source, est, timings) -> list:
 
 
 class _Interrupt:
-    """First Ctrl-C: finish the current frame, close outputs, exit 130.  Second: raise at once."""
+    """SIGINT, SIGTERM and SIGHUP end a run the same way.
 
-    def __init__(self, event: threading.Event) -> None:
+    Before the run starts (``event`` unset): raise KeyboardInterrupt, so set-up
+    removes what it created.  During the run, the first signal sets ``event``: the
+    pipeline ends after the current frame and every output is closed.  A second
+    signal raises KeyboardInterrupt at once (outputs stay valid: every write keeps
+    its file valid); later ones are ignored so that closing can finish.  ``signum``
+    is the first signal received (exit status 128 + signum).
+    """
+
+    def __init__(self, event: Optional[threading.Event] = None) -> None:
         self.event = event
-        self._old = None
+        self.signum: Optional[int] = None
+        self._raised = False
+        self._old: dict = {}
 
     def _handler(self, signum, frame) -> None:
-        if self.event.is_set():
+        if self.signum is None:
+            self.signum = signum
+        if self.event is not None and not self.event.is_set():
+            self.event.set()
+            return
+        if not self._raised:
+            self._raised = True
             raise KeyboardInterrupt
-        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum) if self.signum is not None else EXIT_INTERRUPTED
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "SIGINT"
 
     def __enter__(self) -> "_Interrupt":
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for sig in STOP_SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+
+def _check_model_fits(est, source) -> None:
+    """One network pass on a blank frame of the source's size: a model whose outputs do
+    not fit its layout or stride fails here (ValueError, exit 2), before any output exists."""
+    import numpy as np
+
+    w, h = source.size
+    if w <= 0 or h <= 0:
+        return
+    x, _ = est.preprocess([np.zeros((h, w, 3), np.uint8)])
+    est.forward(x)
 
 
 def _prepare(args, estimator=None):
@@ -365,7 +485,7 @@ def _prepare(args, estimator=None):
     from .video.sources import open_source
     from .video.tracking import TrackerConfig
 
-    if args.smooth and not args.track:
+    if args.smooth and args.track is False:
         raise UsageError("--smooth works per track: it cannot be combined with --no-track")
     try:
         smooth = OneEuroConfig(args.min_cutoff, args.beta, args.d_cutoff) if args.smooth else False
@@ -376,12 +496,18 @@ def _prepare(args, estimator=None):
     source = open_source(args.input, start=args.start, duration=args.duration, step=args.frame_step)
     sinks: list = []
     try:
+        # image inputs are independent pictures unless --track is given (args stay as parsed:
+        # a run over several inputs resolves this per input)
+        track = args.track if args.track is not None else not _is_images(source)
+        if args.smooth and not track:
+            raise UsageError("--smooth works per track, and image inputs are not tracked unless you add --track")
         est = estimator if estimator is not None else _make_estimator(args)
+        _check_model_fits(est, source)
         timings = StageTimes()
         sinks = _open_sinks(args, source, est, timings)
         keep = any(s.needs_image for s in sinks)
         cancel = threading.Event()
-        pipe = process(source, est, batch_size=args.batch_size, track=args.track,
+        pipe = process(source, est, batch_size=args.batch_size, track=track,
                        tracker=TrackerConfig(max_missing=args.max_missing), smooth=smooth,
                        keep_images=keep, timings=timings, cancel=cancel)
     except BaseException:  # Ctrl-C during set-up included: nothing half-made stays behind
@@ -396,6 +522,22 @@ _SETUP_ERRORS = (UsageError, ValueError, TypeError, ImportError, FileNotFoundErr
 
 
 def _run_pipeline(args, *, bench: bool = False) -> int:
+    with _Interrupt() as intr:
+        try:
+            return _run_prepared(args, intr, bench)
+        except KeyboardInterrupt:
+            print(f"posefast: interrupted by {intr.name}", file=sys.stderr)
+            return intr.exit_code
+
+
+def _damage_warning(source) -> Optional[str]:
+    """The warning about frames FFmpeg concealed decode errors in, if any."""
+    report = getattr(source, "damage", None)
+    report = report() if callable(report) else None
+    return str(report) if report else None
+
+
+def _run_prepared(args, intr: "_Interrupt", bench: bool) -> int:
     from tqdm import tqdm
 
     from .video.runner import run_to_sinks
@@ -406,6 +548,7 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
     except _SETUP_ERRORS as exc:
         _error(str(exc))
         return EXIT_USAGE
+    intr.event = cancel
 
     alone_before = None
     if bench:
@@ -420,13 +563,15 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = tqdm(total=source.expected_frames, unit="frame", disable=not show_bar, dynamic_ncols=True,
                desc=source.name, file=sys.stderr)
-    # Ctrl-C sets the pipeline's cancel event: the run ends after the current frame
-    with _Interrupt(cancel):
-        summary = run_to_sinks(pipe, sinks, on_frame=lambda r: bar.update(1))
+    # a stop signal sets the pipeline's cancel event: the run ends after the current frame
+    summary = run_to_sinks(pipe, sinks, on_frame=lambda r: bar.update(1))
     bar.close()
     err = summary.error
     done = (f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps)")
-    if err is None and not summary.cancelled:
+    damage = _damage_warning(source)
+    if damage:
+        print(f"posefast: warning: {damage}", file=sys.stderr)
+    if err is None and not summary.cancelled and not damage:
         if bench:
             from .video.bench import format_report
 
@@ -437,14 +582,22 @@ def _run_pipeline(args, *, bench: bool = False) -> int:
             found = 100.0 * summary.people_frames / summary.frames if summary.frames else 0.0
             ids = sorted(summary.ids)
             id_text = (f"; track ids: {', '.join(map(str, ids[:20]))}{' ...' if len(ids) > 20 else ''}"
-                       if args.track else "")
+                       if pipe.tracker is not None else "")
             _say(args, f"posefast: {done}; people in {found:.0f}% of frames{id_text}")
         return EXIT_OK
     if summary.cancelled or isinstance(err, KeyboardInterrupt):
-        print(f"posefast: interrupted after {done}; outputs closed", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if isinstance(err, FrameReadError):
-        _error(f"{err} Outputs hold the {summary.frames} frames processed.")
+        print(f"posefast: interrupted by {intr.name} after {done}; outputs closed", file=sys.stderr)
+        return intr.exit_code
+    from .video.sinks import OutputWriteError
+
+    others = "".join(f"; also {e}" for e in summary.close_errors)
+    if err is None:  # every frame processed, but some were decoded from damaged data
+        _say(args, f"posefast: {done}; outputs complete")
+    elif isinstance(err, FrameReadError):
+        _error(f"{err} Outputs hold the {summary.frames} frames processed.{others}")
+    elif isinstance(err, OutputWriteError):
+        _error(f"{err} (output failed after {done}; it holds the frames written before the failure, "
+               f"the other outputs are closed and valid{others})")
     else:
         _error(f"{type(err).__name__}: {err} (after {done}; outputs closed)")
         logging.getLogger("posefast").debug("failure", exc_info=err)
@@ -491,6 +644,35 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+_LOG_ENV = ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL")
+
+
+def _third_party_logs(quiet: bool, verbose: bool) -> None:
+    """FFmpeg's and OpenCV's own messages: none under -q, FFmpeg's warnings too under -v.
+
+    OpenCV's FFmpeg reads ``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a video, so the
+    variable is set here, before any input is opened (a value already set wins).  PyAV
+    keeps FFmpeg quiet unless asked; under -v its messages go to the logging module.
+    """
+    if quiet:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        try:
+            import cv2
+
+            cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: OpenCV's own [ WARN ] lines
+        except (ImportError, AttributeError):  # pragma: no cover
+            pass
+    elif verbose:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "24")   # AV_LOG_WARNING
+        try:
+            import av.logging
+
+            av.logging.set_level(av.logging.WARNING)
+        except ImportError:
+            pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``posefast`` command; returns the exit status."""
     parser = build_parser()
@@ -500,6 +682,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    saved = {k: os.environ.get(k) for k in _LOG_ENV}
+    _third_party_logs(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -509,6 +693,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("posefast").info("unexpected failure", exc_info=True)
         _error(f"{type(exc).__name__}: {exc} (run with -v for details)")
         return EXIT_FAILURE
+    finally:  # main() called in-process (tests, notebooks): leave the environment as it was
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 if __name__ == "__main__":  # pragma: no cover

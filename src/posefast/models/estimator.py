@@ -88,12 +88,26 @@ def split_outputs(outputs: Sequence[np.ndarray], layout: Layout, nhwc: bool = Fa
             raise ValueError(f"the model outputs {c} channels but layout {layout.name!r} needs {k + 1 + twol} "
                              f"({need}); pass the layout that matches the model (layout='body25', ...)")
         return outs[0][:, : c - twol], outs[0][:, c - twol:]
+    chans = [o.shape[1] for o in outs]
     hm = [o for o in outs if o.shape[1] in (k, k + 1)]
     pf = [o for o in outs if o.shape[1] == twol]
     if not hm or not pf:
-        chans = [o.shape[1] for o in outs]
         raise ValueError(f"the model's outputs have {chans} channels but layout {layout.name!r} needs {need}; "
                          "pass the layout that matches the model")
+    # Several outputs must read one way only: heatmaps and PAFs in pairs (one pair per stage).
+    both = [c for c in chans if c in (k, k + 1) and c == twol]
+    other = [c for c in chans if c not in (k, k + 1, twol)]
+    if both or other or len(hm) != len(pf):
+        if both:
+            why = f"{both[0]} channels could be heatmaps or PAFs"
+        elif other:
+            why = f"an output of {other[0]} channels is neither heatmaps nor PAFs"
+        else:
+            why = (f"{len(hm)} heatmap output(s) and {len(pf)} PAF output(s) do not pair up by stage, so it is "
+                   "unclear which heatmaps belong to the PAFs")
+        raise ValueError(f"the model's outputs (channels {chans}) are ambiguous for layout {layout.name!r}, which "
+                         f"needs {need}: {why}. Use a model with one concatenated output or one heatmap and one "
+                         "PAF output per stage, or pass the layout that matches the model")
     return hm[-1], pf[-1]
 
 

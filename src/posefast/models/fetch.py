@@ -185,7 +185,10 @@ def download_file(urls: Union[str, Sequence[str]], dest: PathLike, sha256: Optio
         raise last
     cls = ChecksumError if isinstance(last, ChecksumError) else FetchError
     raise cls(f"could not download {dest.name}: " + "; ".join(errors)
-              + " (check the network, or download the file yourself and pass base_url='file:///its/folder/')") from last
+              + " (check the network; or point POSEFAST_MODEL_PATH at a folder that holds <model>/model.onnx; "
+                "or download the file yourself and run `posefast models fetch --base-url file:///its/folder/` "
+                "(Python: base_url=...); or convert an OpenPose/TensorFlow model you have with "
+                "`posefast models convert`)") from last
 
 
 def _urls_for(f: ModelFile, base_url: Optional[str], urls: Optional[Mapping[str, str]]) -> list[str]:
@@ -287,6 +290,20 @@ def convert_sources(format: str, sources: Mapping[str, PathLike], output: PathLi
     return out
 
 
+def _writable_cache(root: Path, folder: Path, name: str) -> None:
+    """Create ``folder`` and check that files can be written in it, or say how to choose another cache."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise PermissionError(
+            f"the model cache {root} is not writable ({exc.strerror or exc}: {exc.filename or folder}); point "
+            f"POSEFAST_CACHE_DIR at a writable folder (e.g. POSEFAST_CACHE_DIR=$HOME/posefast-cache), pass "
+            f"--cache-dir to `posefast models fetch`, or set POSEFAST_MODEL_PATH to a folder that already holds "
+            f"{name}/model.onnx") from exc
+
+
 def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
           cache_dir: Optional[PathLike] = None, base_url: Optional[str] = None,
           urls: Optional[Mapping[str, str]] = None, force: bool = False,
@@ -338,7 +355,7 @@ def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
     if target.is_file() and not force:
         log.debug("%s already in the cache: %s", spec.name, target)
         return target
-    _writable(folder)
+    _writable_cache(root, folder, spec.name)
     if spec.license:
         log.info("%s: licence: %s", spec.name, spec.license)
     if spec.format == "onnx":

@@ -8,7 +8,8 @@ smoothing, rendering and outputs.
 
 Submodules: ``sources`` (frame readers), ``pipeline`` (threaded streaming),
 ``tracking`` (stable ids), ``smoothing`` (One-Euro), ``render`` (drawing),
-``sinks`` (JSON / table / COCO / video), ``runner`` (pipeline into sinks),
+``sinks`` (JSON / table / COCO), ``tables`` (tidy / wide tables, ``to_dataframe``),
+``avvideo`` (H.264 video with sound), ``imagesink`` (rendered images), ``runner`` (pipeline into sinks),
 ``plot`` (motion plots), ``bench`` (stage timings).
 """
 
@@ -18,8 +19,9 @@ from .pipeline import FrameResult, Pipeline, StageTimes, process
 from .render import draw_poses
 from .smoothing import OneEuroConfig, OneEuroFilter, PoseSmoother
 from .sources import Frame, FrameReadError, Source, SourceError, open_source
+from .tables import to_dataframe
 from .tracking import Tracker, TrackerConfig
 
 __all__ = ["Frame", "FrameReadError", "FrameResult", "OneEuroConfig", "OneEuroFilter", "Pipeline",
            "PoseSmoother", "Source", "SourceError", "StageTimes", "Tracker", "TrackerConfig", "draw_poses",
-           "open_source", "process"]
+           "open_source", "process", "to_dataframe"]

@@ -10,7 +10,9 @@ An exception in any stage travels down the queues *behind* the frames that were
 already read, so the caller first receives every frame before the failure and then
 the exception (a truncated video yields all its readable frames, then raises
 :class:`~posefast.video.sources.FrameReadError`).  Closing the iterator early
-(``break``, an exception or Ctrl-C in the caller) stops and joins every thread.
+(``break``, an exception or Ctrl-C in the caller) stops and joins every thread; so
+does dropping the last reference to an unfinished pipeline (its finalizer): the
+threads never hold a reference to the :class:`Pipeline` object itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Union
 
@@ -116,55 +119,34 @@ class _Halted(Exception):
     """Raised inside a worker when it was told to stop."""
 
 
-class Pipeline:
-    """Iterator of :class:`FrameResult` over a source; see :func:`process`.
+class _Workers:
+    """The pipeline's threads and the state they share.
 
-    Use it as a context manager or call :meth:`close` when stopping early; iterating
-    to the end (or to an exception) closes it too.
+    The threads run methods of this object, never of the :class:`Pipeline` the user
+    holds: a dropped or forgotten Pipeline is then garbage, and its finalizer stops
+    the threads (which releases the frames in the queues and the source).
     """
 
-    def __init__(self, source: Source, estimator: Any, *, batch_size: int = 1, track: bool = True,
-                 tracker: Tracker | TrackerConfig | None = None,
-                 smooth: bool | OneEuroConfig = False, keep_images: bool = False,
-                 timings: StageTimes | None = None, cancel: threading.Event | None = None,
-                 queue_frames: int | None = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if smooth and not track:
-            raise ValueError("smoothing works per track id: it needs track=True")
+    def __init__(self, source: Source, estimator: Any, batch_size: int, tracker: Optional[Tracker],
+                 smoother: Optional[PoseSmoother], keep_images: bool, timings: StageTimes, depth: int):
         self.source = source
         self.estimator = estimator
         self.batch_size = batch_size
-        if isinstance(tracker, Tracker):
-            self.tracker: Optional[Tracker] = tracker
-        elif track:
-            self.tracker = Tracker(tracker if isinstance(tracker, TrackerConfig) else None)
-        else:
-            self.tracker = None
-        if smooth:
-            self.smoother: Optional[PoseSmoother] = PoseSmoother(smooth if isinstance(smooth, OneEuroConfig) else None)
-        else:
-            self.smoother = None
+        self.tracker = tracker
+        self.smoother = smoother
         self.keep_images = keep_images
-        self.timings = timings if timings is not None else StageTimes()
-        self.cancel = cancel if cancel is not None else threading.Event()
-        self.cancelled = False
-        self.frames_out = 0
-        depth = queue_frames or max(4, 2 * batch_size)
-        self._q_read: queue.Queue = queue.Queue(maxsize=depth)
-        self._q_maps: queue.Queue = queue.Queue(maxsize=2)
-        self._q_out: queue.Queue = queue.Queue(maxsize=depth)
+        self.timings = timings
+        self.q_read: queue.Queue = queue.Queue(maxsize=depth)
+        self.q_maps: queue.Queue = queue.Queue(maxsize=2)
+        self.q_out: queue.Queue = queue.Queue(maxsize=depth)
         # halt[i]: stage i must stop producing (set for stages upstream of a failure, or all on close)
-        self._halt = [threading.Event() for _ in range(3)]
-        self._threads: list[threading.Thread] = []
-        self._started = False
-        self._closed = False
-        self._iter: Optional[Iterator[FrameResult]] = None
+        self.halt = [threading.Event() for _ in range(3)]
+        self.threads: list[threading.Thread] = []
 
     # -- plumbing ---------------------------------------------------------------------------
     def _put(self, stage: int, q: queue.Queue, item) -> None:
         while True:
-            if self._halt[stage].is_set():
+            if self.halt[stage].is_set():
                 raise _Halted
             try:
                 q.put(item, timeout=_POLL)
@@ -174,7 +156,7 @@ class Pipeline:
 
     def _get(self, stage: int, q: queue.Queue):
         while True:
-            if self._halt[stage].is_set():
+            if self.halt[stage].is_set():
                 raise _Halted
             try:
                 return q.get(timeout=_POLL)
@@ -183,7 +165,7 @@ class Pipeline:
 
     def _fail(self, stage: int, q: queue.Queue, exc: BaseException, name: str) -> None:
         for i in range(stage):
-            self._halt[i].set()
+            self.halt[i].set()
         try:
             self._put(stage, q, _Failure(exc, name))
         except _Halted:
@@ -205,12 +187,15 @@ class Pipeline:
                 t2 = time.perf_counter()
                 times.add("read", t1 - t0)
                 times.add("preprocess", t2 - t1)
-                self._put(0, self._q_read, (frame, x, metas[0]))
-            self._put(0, self._q_read, _END)
+                self._put(0, self.q_read, (frame, x, metas[0]))
+            self._put(0, self.q_read, _END)
         except _Halted:
-            return
+            pass
         except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
-            self._fail(0, self._q_read, exc, "read")
+            self._fail(0, self.q_read, exc, "read")
+        finally:
+            if self.halt[0].is_set():  # stopped: nothing reads the source any more
+                self.source.close()
 
     def _infer(self) -> None:
         est, times = self.estimator, self.timings
@@ -223,15 +208,15 @@ class Pipeline:
             t0 = time.perf_counter()
             heatmaps, pafs = est.forward(x)
             times.add("inference", time.perf_counter() - t0, len(pending))
-            self._put(1, self._q_maps, ([p[0] for p in pending], [p[2] for p in pending], heatmaps, pafs))
+            self._put(1, self.q_maps, ([p[0] for p in pending], [p[2] for p in pending], heatmaps, pafs))
             pending.clear()
 
         try:
             while True:
-                item = self._get(1, self._q_read)
+                item = self._get(1, self.q_read)
                 if item is _END or isinstance(item, _Failure):
                     flush()
-                    self._put(1, self._q_maps, item)
+                    self._put(1, self.q_maps, item)
                     return
                 if pending and item[1].shape[1:] != pending[0][1].shape[1:]:
                     flush()  # frames of another size (image folders): a batch of their own
@@ -241,15 +226,15 @@ class Pipeline:
         except _Halted:
             return
         except BaseException as exc:  # noqa: BLE001
-            self._fail(1, self._q_maps, exc, "inference")
+            self._fail(1, self.q_maps, exc, "inference")
 
     def _decode(self) -> None:
         est, times = self.estimator, self.timings
         try:
             while True:
-                item = self._get(2, self._q_maps)
+                item = self._get(2, self.q_maps)
                 if item is _END or isinstance(item, _Failure):
-                    self._put(2, self._q_out, item)
+                    self._put(2, self.q_out, item)
                     return
                 frames, metas, heatmaps, pafs = item
                 t0 = time.perf_counter()
@@ -262,11 +247,11 @@ class Pipeline:
                     h, w = frame.image.shape[:2]
                     res = FrameResult(frame.index, frame.time, poses, ids,
                                       frame.image if self.keep_images else None, frame.name, (w, h))
-                    self._put(2, self._q_out, res)
+                    self._put(2, self.q_out, res)
         except _Halted:
             return
         except BaseException as exc:  # noqa: BLE001
-            self._fail(2, self._q_out, exc, "decode")
+            self._fail(2, self.q_out, exc, "decode")
 
     def _track(self, frame: Frame, poses: Poses) -> tuple[Poses, np.ndarray]:
         if self.tracker is None:
@@ -281,61 +266,142 @@ class Pipeline:
             poses = Poses(kp, poses.scores, poses.peak_ids, poses.layout)
         return poses, ids
 
-    # -- iteration --------------------------------------------------------------------------
-    def _start(self) -> None:
-        self._started = True
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
         for fn, name in ((self._reader, "read"), (self._infer, "infer"), (self._decode, "decode")):
             th = threading.Thread(target=fn, name=f"posefast-{name}", daemon=True)
             th.start()
-            self._threads.append(th)
+            self.threads.append(th)
 
-    def _generate(self) -> Iterator[FrameResult]:
-        self._start()
-        try:
-            while True:
-                if self.cancel.is_set():
-                    self.cancelled = True
-                    return
-                try:
-                    item = self._q_out.get(timeout=_POLL)
-                except queue.Empty:
-                    continue
-                if item is _END:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.exc
-                self.frames_out += 1
-                yield item
-        finally:
-            self._shutdown()
+    def stop(self) -> None:
+        """Halt every stage, wait for the threads (except the calling one), close the source.
 
-    def __iter__(self) -> Iterator[FrameResult]:
-        if self._iter is None:
-            if self._closed:
-                raise RuntimeError("pipeline is closed")
-            self._iter = self._generate()
-        return self._iter
-
-    def __next__(self) -> FrameResult:
-        return next(iter(self))
-
-    def close(self) -> None:
-        """Stop every stage, wait for the threads and release the source."""
-        self._shutdown()
-        if self._iter is not None and not self._iter.gi_running:
-            self._iter.close()
-
-    def _shutdown(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for ev in self._halt:
+        Also the finalizer of an abandoned :class:`Pipeline`, so it may run in any thread.
+        """
+        for ev in self.halt:
             ev.set()
-        for th in self._threads:
+        me = threading.current_thread()
+        for th in self.threads:
+            if th is me:
+                continue
             th.join(timeout=30)
             if th.is_alive():  # pragma: no cover - a stage stuck in native code
                 log.warning("pipeline thread %s did not stop within 30 s", th.name)
-        self.source.close()
+        reader = self.threads[0] if self.threads else None
+        if reader is None or (reader is not me and not reader.is_alive()):
+            self.source.close()
+        # drop the frames still queued now rather than when this object goes
+        for q in (self.q_read, self.q_maps, self.q_out):
+            with q.mutex:
+                q.queue.clear()
+
+
+class Pipeline:
+    """Iterator of :class:`FrameResult` over a source; see :func:`process`.
+
+    Use it as a context manager or call :meth:`close` when stopping early; iterating
+    to the end (or to an exception) closes it too.  A pipeline left without either
+    (a ``break`` out of ``for r in process(...)``, an exception, a dropped reference)
+    stops its threads and frees its frames as soon as it is garbage.
+    """
+
+    def __init__(self, source: Source, estimator: Any, *, batch_size: int = 1, track: bool | None = True,
+                 tracker: Tracker | TrackerConfig | None = None,
+                 smooth: bool | OneEuroConfig = False, keep_images: bool = False,
+                 timings: StageTimes | None = None, cancel: threading.Event | None = None,
+                 queue_frames: int | None = None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if track is None:  # videos are tracked, image inputs are independent pictures
+            from .sources import ImageSource
+
+            track = not isinstance(source, ImageSource)
+        if smooth and not track:
+            raise ValueError("smoothing works per track id: it needs track=True")
+        self.source = source
+        self.estimator = estimator
+        self.batch_size = batch_size
+        if isinstance(tracker, Tracker):
+            self.tracker: Optional[Tracker] = tracker
+        elif track:
+            self.tracker = Tracker(tracker if isinstance(tracker, TrackerConfig) else None)
+        else:
+            self.tracker = None
+        if smooth:
+            self.smoother: Optional[PoseSmoother] = PoseSmoother(smooth if isinstance(smooth, OneEuroConfig) else None)
+        else:
+            self.smoother = None
+        self.keep_images = keep_images
+        self.timings = timings if timings is not None else StageTimes()
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.cancelled = False
+        self.frames_out = 0
+        depth = queue_frames or max(4, 2 * batch_size)
+        self._workers = _Workers(source, estimator, batch_size, self.tracker, self.smoother, keep_images,
+                                 self.timings, depth)
+        self._stop = weakref.finalize(self, _Workers.stop, self._workers)
+        self._started = False
+        self._closed = False
+
+    def _track(self, frame: Frame, poses: Poses) -> tuple[Poses, np.ndarray]:
+        """The tracking (and smoothing) step alone, for callers that feed frames themselves."""
+        return self._workers._track(frame, poses)
+
+    # -- iteration --------------------------------------------------------------------------
+    def __iter__(self) -> "Pipeline":
+        if self._closed and not self._started:
+            raise RuntimeError("pipeline is closed")
+        return self
+
+    def __next__(self) -> FrameResult:
+        if self._closed:
+            raise StopIteration
+        if not self._started:
+            self._started = True
+            self._workers.start()
+        q_out = self._workers.q_out
+        while True:
+            if self.cancel.is_set():
+                self.cancelled = True
+                self.close()
+                raise StopIteration
+            try:
+                item = q_out.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if item is _END:
+                self.close()
+                raise StopIteration
+            if isinstance(item, _Failure):
+                self.close()
+                raise item.exc
+            self.frames_out += 1
+            return item
+
+    def close(self) -> None:
+        """Stop every stage, wait for the threads and release the source."""
+        self._closed = True
+        self._stop()  # runs once; later calls do nothing
+
+    def to_dataframe(self, table_layout: str = "tidy", keypoint_scale: int = 0):
+        """Consume the remaining results into a pandas DataFrame (see :func:`posefast.video.tables.to_dataframe`).
+
+        Parameters
+        ----------
+        table_layout : {"tidy", "wide"}
+        keypoint_scale : {0, 3, 4}
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from .tables import to_dataframe
+
+        try:
+            return to_dataframe(self, self.estimator.layout if hasattr(self.estimator, "layout") else None,
+                                table_layout=table_layout, keypoint_scale=keypoint_scale)
+        finally:
+            self.close()
 
     def __enter__(self) -> "Pipeline":
         return self
@@ -345,8 +411,8 @@ class Pipeline:
 
 
 def process(source: Union[str, os.PathLike, int, Source], estimator: Any = None, *,
-            start: float = 0.0, duration: float | None = None, step: int = 1, batch_size: int = 1,
-            track: bool = True, tracker: Tracker | TrackerConfig | None = None,
+            start: float | str = 0.0, duration: float | str | None = None, step: int = 1, batch_size: int = 1,
+            track: bool | None = None, tracker: Tracker | TrackerConfig | None = None,
             smooth: bool | OneEuroConfig = False, keep_images: bool = False,
             timings: StageTimes | None = None, cancel: threading.Event | None = None) -> Pipeline:
     """Stream pose results over a video, camera, URL or images.
@@ -358,14 +424,15 @@ def process(source: Union[str, os.PathLike, int, Source], estimator: Any = None,
         checked) immediately, so bad input raises here, before any work.
     estimator : posefast.Estimator, optional
         The network and decoder; default ``posefast.Estimator()``.
-    start, duration : float
-        Seconds to skip, and to process (videos).
+    start, duration : float or str
+        Time to skip, and to process (videos): seconds or ``"HH:MM:SS(.ms)"``.
     step : int
         Keep every ``step``-th frame.
     batch_size : int
         Frames per network call (N).
-    track : bool
-        Give people stable ids across frames (``FrameResult.ids``).
+    track : bool, optional
+        Give people stable ids across frames (``FrameResult.ids``).  Default: yes for
+        videos, cameras and URLs; no for images (independent pictures).
     tracker : Tracker or TrackerConfig, optional
         Tracker to use, or its settings.
     smooth : bool or OneEuroConfig
@@ -392,6 +459,10 @@ def process(source: Union[str, os.PathLike, int, Source], estimator: Any = None,
     """
     src = open_source(source, start=start, duration=duration, step=step)
     try:
+        if track is None:
+            from .sources import ImageSource
+
+            track = not isinstance(src, ImageSource)
         if estimator is None:
             from ..models.estimator import Estimator
 

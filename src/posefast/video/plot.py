@@ -27,7 +27,7 @@ class PlotError(ValueError):
 
 
 def read_table(path: Union[str, os.PathLike]) -> dict[str, np.ndarray]:
-    """Read a ``--write-table`` file (``.csv`` or ``.parquet``) into column arrays.
+    """Read a ``--write-table`` output (``.csv`` file or ``.parquet`` folder) into column arrays.
 
     Returns
     -------
@@ -36,9 +36,10 @@ def read_table(path: Union[str, os.PathLike]) -> dict[str, np.ndarray]:
         ``keypoint`` object array of str.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PlotError(f"table {path} does not exist")
     suffix = path.suffix.lower()
+    # a .parquet table is a folder of parts (or a single file from older versions)
+    if not (path.is_file() or (suffix == ".parquet" and path.is_dir())):
+        raise PlotError(f"table {path} does not exist")
     if suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -57,6 +58,9 @@ def read_table(path: Union[str, os.PathLike]) -> dict[str, np.ndarray]:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or [h.strip() for h in header] != list(TABLE_COLUMNS):
+                if header and any(h.endswith("_x") for h in header):
+                    raise PlotError(f"{path} is a wide table; plot reads tidy tables: write one with "
+                                    f"--table-layout tidy (the default)")
                 raise PlotError(f"{path} is not a posefast table: header {header}, expected {list(TABLE_COLUMNS)}")
             rows = list(reader)
         def num(i: int) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Outputs written while the pipeline streams: OpenPose JSON, a tidy table, COCO
-results, rendered video.
+"""Outputs written while the pipeline streams: OpenPose JSON, tables, COCO results,
+rendered video.
 
 Every sink follows the same life cycle:
 
@@ -16,37 +16,44 @@ Every sink follows the same life cycle:
 Formats
 -------
 JSON (``JsonSink``)
-    One OpenPose-compatible file per frame, ``<name>_<frame:012d>_keypoints.json``:
+    One OpenPose-compatible file per frame, ``<name>_<frame:012d>_keypoints.json``
+    for videos and ``<stem>_keypoints.json`` for images (OpenPose's names):
     ``{"version": 1.3, "people": [{"person_id": [id], "pose_keypoints_2d": [x, y, c,
     ...], "face_keypoints_2d": [], ...}]}``.  ``person_id`` is the track id (-1
-    without tracking); missing keypoints are ``0, 0, 0``.  Each file is written to a
-    temporary name and renamed, so a file either exists complete or not at all.
+    without tracking); missing keypoints are ``0, 0, 0``; x, y in pixels or scaled
+    (``keypoint_scale``, see :mod:`posefast.video.tables`).  Each file is written to
+    a temporary name and renamed, so a file either exists complete or not at all.
 Table (``TableSink``)
-    One row per (frame, person, keypoint), **every keypoint of every detected person**
-    (K rows per person), columns:
-
-    ==========  ========  ===========================================================
-    frame       int64     frame number in the source
-    time        float64   seconds from the start of the video (NaN for still images)
-    person      int64     track id; without tracking, the person's rank in the frame
-                          (0 = highest score)
-    keypoint    string    keypoint name of the layout (``"RWrist"``)
-    x, y        float64   image pixels; **NaN when the keypoint was not found**
-    confidence  float64   heatmap score; 0 when the keypoint was not found
-    ==========  ========  ===========================================================
-
-    Frames without people have no rows.  ``.csv`` is written as it goes;
-    ``.parquet`` (needs pyarrow) in row groups of ``row_group_frames`` frames.
+    Tidy (one row per frame, person and keypoint, columns ``TABLE_COLUMNS``) or wide
+    (one row per frame and person, ``<Keypoint>_x, _y, _c`` columns); the columns
+    and rules are in :mod:`posefast.video.tables`.  ``.csv``: one file, whole rows
+    appended about every second (never a torn row).  ``.parquet`` (needs pyarrow):
+    **a folder** ``NAME.parquet/`` of numbered part files ``part-NNNNNN.parquet``,
+    one closed about every second (``part-000000`` is empty and carries the schema);
+    ``pandas.read_parquet("NAME.parquet")`` reads them as one table in frame order.
 COCO (``CocoSink``)
-    The COCO keypoint *results* format: a JSON list of ``{"image_id": frame,
-    "category_id": 1, "keypoints": [x, y, v] * 17, "score": person score}`` in
-    COCO-17 order (COCO-18's Neck dropped, the rest reordered).  ``v`` is 1 for a
-    found keypoint and 0 (with x = y = 0) for a missing one, as OpenPose's COCO writer
-    does; ``score`` is the person score.  Streamed: the list is closed on ``close()``.
-Video (``VideoSink``)
-    ``cv2.VideoWriter`` with the mp4v codec, one output frame per frame read, at the
-    source's frame rate; ``overlay`` draws the skeletons on the frame, ``skeleton``
-    on black.  Frames of another size (image folders) are resized to the first.
+    The COCO keypoint *results* format: a JSON list of ``{"image_id", "category_id":
+    1, "keypoints": [x, y, v] * 17, "score": person score}`` in COCO-17 order
+    (COCO-18's Neck dropped, the rest reordered).  ``v`` is 1 for a found keypoint
+    and 0 (with x = y = 0) for a missing one, as OpenPose's COCO writer does.
+    ``image_id`` is the frame number for videos; for images it is the number the
+    file name ends with (``000000000785.jpg`` -> 785), as in OpenPose and COCO, or,
+    when some name has no unique number, the image's position with a mapping file
+    ``<results>.image_ids.json`` (``{"images": [{"id", "file_name"}]}``) beside it.
+    Streamed, and a valid JSON list at every moment: the closing ``]`` stays written
+    and each append (about every second) rewrites it.
+Video
+    ``posefast.video.avvideo.AvVideoSink`` (H.264 in fragmented MP4 with the
+    source's audio, PyAV); ``VideoSink`` here is the OpenCV (mp4v) fallback used
+    without PyAV.
+
+Endings
+-------
+Whatever ends a run (the end, an error, a signal, ``kill -9``, a full disk), every
+file output is readable by its usual reader, holding every frame written up to about
+``flush_seconds`` (default 1 s) before the end; see :mod:`posefast.video._durable`.
+A write that fails raises :class:`OutputWriteError` naming the output, and leaves the
+file as it was before that write.
 """
 
 from __future__ import annotations
@@ -57,19 +64,22 @@ import logging
 import math
 import os
 import queue
+import re
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
 from ..layouts import Layout, get_layout
+from ._durable import DEFAULT_FLUSH_SECONDS, Buffered, JsonListFile, OutputWriteError, ParquetParts, RecordFile
 from .pipeline import FrameResult, StageTimes
 from .render import RENDER_MODES, draw_poses
+from .tables import TABLE_LAYOUTS, TIDY_COLUMNS, check_keypoint_scale, frame_columns, scale_keypoints, wide_columns
 
-__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError",
+__all__ = ["Sink", "JsonSink", "TableSink", "CocoSink", "VideoSink", "ThreadedSink", "OutputError", "OutputWriteError",
            "TABLE_COLUMNS", "COCO17_KEYPOINTS", "coco17_indices"]
 
 log = logging.getLogger(__name__)
@@ -105,6 +115,38 @@ def coco17_indices(layout: str | Layout) -> np.ndarray:
     return np.array([names[_COCO_TO_OPENPOSE[c]] for c in COCO17_KEYPOINTS], dtype=np.int64)
 
 
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def coco_image_ids(images: Sequence[tuple[int, PathLike]]) -> tuple[dict[int, int], bool]:
+    """COCO ``image_id`` of each image: the number its file name ends with, OpenPose's and COCO's rule.
+
+    ``000000000785.jpg`` -> 785, ``COCO_val2014_000000000357.jpg`` -> 357.  When a
+    name holds no number, or two names give the same one, every image gets its frame
+    number instead (the caller then writes the mapping file).
+
+    Parameters
+    ----------
+    images : sequence of (frame number, path)
+
+    Returns
+    -------
+    ids : dict of frame number -> image_id
+    from_names : bool
+        Whether the ids come from the file names.
+    """
+    ids: dict[int, int] = {}
+    for index, path in images:
+        m = _TRAILING_NUMBER.search(Path(path).stem)
+        if m is None:
+            break
+        ids[int(index)] = int(m.group(1))
+    else:
+        if len(set(ids.values())) == len(ids):
+            return ids, True
+    return {int(i): int(i) for i, _ in images}, False
+
+
 def _check_file(path: Path) -> None:
     if path.exists() and path.is_dir():
         raise OutputError(f"output {path} is a folder, expected a file")
@@ -113,14 +155,6 @@ def _check_file(path: Path) -> None:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create folder {parent} for {path}: {exc.strerror or exc}") from exc
-
-
-def _open_text(path: Path):
-    _check_file(path)
-    try:
-        return open(path, "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 class Sink:
@@ -155,6 +189,19 @@ class Sink:
     def write(self, result: FrameResult) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def flush_if_due(self) -> None:
+        """Write what is buffered if the flush period passed (called by a timer thread)."""
+
+    @property
+    def target(self) -> str:
+        """The output's path, for messages."""
+        for attr in ("path", "folder"):
+            value = getattr(self, attr, None)
+            if value is not None:
+                return str(value)
+        inner = getattr(self, "sink", None)
+        return inner.target if isinstance(inner, Sink) else type(self).__name__
+
     def close(self) -> None:
         """Finish the output (idempotent)."""
 
@@ -179,8 +226,11 @@ class JsonSink(Sink):
         Created if missing.
     """
 
-    def __init__(self, folder: PathLike):
+    def __init__(self, folder: PathLike, *, per_image: bool = False, keypoint_scale: int = 0):
         self.folder = Path(folder)
+        self.per_image = bool(per_image)
+        self.keypoint_scale = check_keypoint_scale(keypoint_scale)
+        self._names: dict[str, int] = {}
         self.files_written = 0
 
     def open(self) -> None:
@@ -197,12 +247,13 @@ class JsonSink(Sink):
             raise OutputError(f"cannot write into folder {self.folder}: {exc.strerror or exc}") from exc
 
     @staticmethod
-    def document(result: FrameResult) -> dict:
-        """The OpenPose JSON document of one frame."""
+    def document(result: FrameResult, keypoint_scale: int = 0) -> dict:
+        """The OpenPose JSON document of one frame (x, y scaled by ``keypoint_scale``)."""
         people = []
-        kp = result.poses.keypoints
+        kp = scale_keypoints(result.poses.keypoints, result.size, keypoint_scale)
+        nd = 3 if keypoint_scale == 0 else 6
         for p in range(kp.shape[0]):
-            flat = [_fmt(v, 3) for v in kp[p].reshape(-1)]
+            flat = [_fmt(v, nd) for v in kp[p].reshape(-1)]
             people.append({
                 "person_id": [int(result.ids[p])],
                 "pose_keypoints_2d": flat,
@@ -217,12 +268,22 @@ class JsonSink(Sink):
         return {"version": 1.3, "people": people}
 
     def path_for(self, result: FrameResult) -> Path:
+        """``<name>_<frame:012d>_keypoints.json``; per image ``<stem>_keypoints.json`` (OpenPose's names).
+
+        Two images with the same stem (from different folders) keep their frame
+        number: ``<stem>_<frame:012d>_keypoints.json`` for the second.
+        """
+        if self.per_image:
+            stem = result.name or "image"
+            owner = self._names.setdefault(stem, result.index)
+            if owner == result.index:
+                return self.folder / f"{stem}_keypoints.json"
         return self.folder / f"{result.name or 'frame'}_{result.index:012d}_keypoints.json"
 
     def write(self, result: FrameResult) -> None:
         path = self.path_for(result)
-        tmp = path.with_name(path.name + ".tmp")
-        text = json.dumps(self.document(result), separators=(",", ":"))
+        tmp = path.with_name(f".{path.name}.tmp")  # hidden: never matched by *.json
+        text = json.dumps(self.document(result, self.keypoint_scale), separators=(",", ":"))
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -234,7 +295,7 @@ class JsonSink(Sink):
 
 
 class TableSink(Sink):
-    """The tidy keypoint table (CSV or Parquet), columns ``TABLE_COLUMNS``.
+    """The keypoint table (CSV or Parquet), tidy or wide (see :mod:`posefast.video.tables`).
 
     Parameters
     ----------
@@ -243,23 +304,41 @@ class TableSink(Sink):
     layout : str or Layout
         Names of the keypoints.
     row_group_frames : int
-        Parquet only: frames per row group (bounds the memory held before writing).
+        Frames held at most before writing (bounds memory; Parquet: frames per part).
+    table_layout : {"tidy", "wide"}
+        Tidy: columns ``TABLE_COLUMNS``, one row per keypoint.  Wide: one row per
+        person, ``<Keypoint>_x, _y, _c`` columns, frames with nobody kept as an empty row.
+    keypoint_scale : {0, 3, 4}
+        OpenPose's keypoint scaling of x and y (0 pixels, 3 [0, 1], 4 [-1, 1]).
+    flush_seconds : float
+        Buffered rows are written at least this often (the most a ``kill -9`` loses).
     """
 
-    def __init__(self, path: PathLike, layout: str | Layout = "coco18", row_group_frames: int = 500):
+    def __init__(self, path: PathLike, layout: str | Layout = "coco18", row_group_frames: int = 500, *,
+                 table_layout: str = "tidy", keypoint_scale: int = 0,
+                 flush_seconds: float = DEFAULT_FLUSH_SECONDS):
         self.path = Path(path)
         self.layout = get_layout(layout)
         suffix = self.path.suffix.lower()
         if suffix not in (".csv", ".parquet"):
             raise OutputError(f"--write-table {self.path}: use a .csv or .parquet file name")
+        if table_layout not in TABLE_LAYOUTS:
+            raise OutputError(f"table layout must be one of {', '.join(TABLE_LAYOUTS)}, got {table_layout!r}")
         self.format = suffix[1:]
+        self.table_layout = table_layout
+        self.keypoint_scale = check_keypoint_scale(keypoint_scale)
+        self.columns = TIDY_COLUMNS if table_layout == "tidy" else wide_columns(self.layout)
         self.row_group_frames = row_group_frames
+        self.flush_seconds = flush_seconds
         self._file = None
         self._writer = None
         self._pa = None
-        self._buffer: list[tuple] = []
-        self._buffered_frames = 0
+        self._out: Optional[Buffered] = None
         self.rows_written = 0
+
+    def _arrow_schema(self, pa):
+        types = {"frame": pa.int64(), "time": pa.float64(), "person": pa.int64(), "keypoint": pa.string()}
+        return pa.schema([(c, types.get(c, pa.float64())) for c in self.columns])
 
     def open(self) -> None:
         if self.format == "parquet":
@@ -270,76 +349,99 @@ class TableSink(Sink):
                 raise OutputError("writing a .parquet table needs pyarrow: pip install pyarrow "
                                   "(or write a .csv table)") from None
             self._pa = (pa, pq)
-            _check_file(self.path)
+            if self.path.is_file():
+                with open(self.path, "rb") as f:
+                    magic = f.read(4)
+                if magic != b"PAR1":
+                    raise OutputError(f"--write-table {self.path} exists and is not a Parquet table; posefast "
+                                      "writes a .parquet table as a folder of parts: give another name")
+                self.path.unlink()  # a single-file table of an earlier version, replaced as before
             self._created = [] if self.path.exists() else [self.path]
-            schema = pa.schema([("frame", pa.int64()), ("time", pa.float64()), ("person", pa.int64()),
-                                ("keypoint", pa.string()), ("x", pa.float64()), ("y", pa.float64()),
-                                ("confidence", pa.float64())])
-            self._schema = schema
             try:
-                self._writer = pq.ParquetWriter(str(self.path), schema)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise OutputError(f"cannot write {self.path}: {exc}") from exc
+                raise OutputError(f"cannot create folder {self.path.parent} for {self.path}: "
+                                  f"{exc.strerror or exc}") from exc
+            self._schema = self._arrow_schema(pa)
+            try:
+                self._writer = ParquetParts(self.path, self._schema)
+            except ValueError as exc:
+                raise OutputError(f"--write-table {exc}") from exc
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            write = self._write_parquet
         else:
             self._created = [] if self.path.exists() else [self.path]
-            self._file = _open_text(self.path)
-            self._file.write(",".join(TABLE_COLUMNS) + "\n")
-            self._file.flush()
+            _check_file(self.path)
+            try:
+                self._file = RecordFile(self.path, (",".join(self.columns) + "\n").encode())
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            write = self._write_csv
+        self._out = Buffered(write, str(self.path), self.flush_seconds, max_records=self.row_group_frames)
 
-    def _columns(self, result: FrameResult):
-        kp = result.poses.keypoints.astype(np.float64)
-        P, K = kp.shape[0], kp.shape[1]
-        present = kp[..., 2] > 0
-        x = np.where(present, kp[..., 0], np.nan).reshape(-1)
-        y = np.where(present, kp[..., 1], np.nan).reshape(-1)
-        c = np.where(present, kp[..., 2], 0.0).reshape(-1)
-        ids = np.asarray(result.ids, dtype=np.int64)
-        person = ids if (ids >= 0).all() else np.arange(P, dtype=np.int64)
-        return P, K, np.repeat(person, K), x, y, c
+    def _csv_text(self, cols: dict) -> str:
+        n = len(cols["frame"])
+        xy = "{:.3f}" if self.keypoint_scale == 0 else "{:.6f}"
+        cells = []
+        for name in self.columns:
+            v = cols[name]
+            if name == "frame":
+                cells.append([str(int(i)) for i in v])
+            elif name == "time":
+                cells.append(["" if not math.isfinite(t) else repr(round(float(t), 6)) for t in v])
+            elif name == "person":
+                cells.append(["" if isinstance(i, float) and math.isnan(i) else str(int(i)) for i in v.tolist()])
+            elif name == "keypoint":
+                cells.append(list(v))
+            else:
+                fmt = "{:.4f}" if (name == "confidence" or name.endswith("_c")) else xy
+                cells.append(["" if math.isnan(f) else fmt.format(f) for f in v.tolist()])
+        return "".join(",".join(row) + "\n" for row in zip(*cells)) if n else ""
 
     def write(self, result: FrameResult) -> None:
-        P, K, person, x, y, c = self._columns(result)
-        if P == 0:
+        cols = frame_columns(result, self.layout, self.table_layout, self.keypoint_scale)
+        n = len(cols["frame"])
+        if n == 0:
             return
-        names = list(self.layout.keypoints) * P
         if self.format == "csv":
-            t = "" if not math.isfinite(result.time) else repr(round(result.time, 6))
-            buf = io.StringIO()
-            for i in range(P * K):
-                xs = "" if math.isnan(x[i]) else f"{x[i]:.3f}"
-                ys = "" if math.isnan(y[i]) else f"{y[i]:.3f}"
-                buf.write(f"{result.index},{t},{person[i]},{names[i]},{xs},{ys},{c[i]:.4f}\n")
-            self._file.write(buf.getvalue())  # one call per frame: no half-written frame
+            self._out.add([self._csv_text(cols).encode()])  # whole rows of one frame
         else:
-            n = P * K
-            self._buffer.append((np.full(n, result.index, np.int64), np.full(n, result.time, np.float64),
-                                 person, names, x, y, c))
-            self._buffered_frames += 1
-            if self._buffered_frames >= self.row_group_frames:
-                self._flush_parquet()
-        self.rows_written += P * K
+            self._out.add([cols])
+        self.rows_written += n
 
-    def _flush_parquet(self) -> None:
-        if not self._buffer or self._writer is None:
-            return
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
+
+    def _write_csv(self, batch: list) -> None:
+        self._file.append(b"".join(batch))
+
+    def _write_parquet(self, batch: list) -> None:
         pa = self._pa[0]
-        cols = list(zip(*self._buffer))
-        arrays = [pa.array(np.concatenate(cols[0])), pa.array(np.concatenate(cols[1])),
-                  pa.array(np.concatenate(cols[2])), pa.array([n for part in cols[3] for n in part], pa.string()),
-                  pa.array(np.concatenate(cols[4])), pa.array(np.concatenate(cols[5])),
-                  pa.array(np.concatenate(cols[6]))]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
-        self._buffer.clear()
-        self._buffered_frames = 0
+        arrays = []
+        for name, field in zip(self.columns, self._schema):
+            parts = [c[name] for c in batch]
+            if name == "keypoint":
+                arrays.append(pa.array([k for part in parts for k in part], pa.string()))
+            elif name == "person":
+                v = np.concatenate([p.astype(np.float64) for p in parts])
+                missing = np.isnan(v)
+                arrays.append(pa.array(np.where(missing, 0, v).astype(np.int64), pa.int64(), mask=missing))
+            else:
+                arrays.append(pa.array(np.concatenate(parts), field.type))
+        self._writer.write(pa.Table.from_arrays(arrays, schema=self._schema))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._writer is not None:
-            try:
-                self._flush_parquet()
-            finally:
+        out, self._out = self._out, None
+        try:
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            if self._writer is not None:
                 self._writer.close()
                 self._writer = None
 
@@ -352,19 +454,52 @@ class CocoSink(Sink):
     path : path
     layout : str or Layout
         Must name the 17 COCO keypoints (COCO-18 and BODY-25 do).
+    flush_seconds : float
+        Buffered results are written at least this often.
     """
 
-    def __init__(self, path: PathLike, layout: str | Layout = "coco18"):
+    def __init__(self, path: PathLike, layout: str | Layout = "coco18",
+                 images: Optional[Sequence[tuple[int, PathLike]]] = None,
+                 flush_seconds: float = DEFAULT_FLUSH_SECONDS):
         self.path = Path(path)
         self.index = coco17_indices(layout)
-        self._file = None
+        self.flush_seconds = flush_seconds
+        self._file: Optional[JsonListFile] = None
+        self._out: Optional[Buffered] = None
         self.count = 0
+        self.image_ids, self.ids_from_names = coco_image_ids(images) if images is not None else ({}, False)
+        self._images_listed = [(self.image_ids[int(i)], Path(p).name) for i, p in images] if images else []
+
+    @property
+    def mapping_path(self) -> Path:
+        """``<results>.image_ids.json``: written when image ids are not the file names' numbers."""
+        return self.path.with_name(self.path.name + ".image_ids.json")
+
+    def image_id(self, result: FrameResult) -> int:
+        """COCO ``image_id`` of a result: from the image file name, else the frame number."""
+        return int(self.image_ids.get(result.index, result.index))
 
     def open(self) -> None:
         self._created = [] if self.path.exists() else [self.path]
-        self._file = _open_text(self.path)
-        self._file.write("[")
-        self._file.flush()
+        _check_file(self.path)
+        try:
+            self._file = JsonListFile(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._out = Buffered(self._file.extend, str(self.path), self.flush_seconds, max_records=10_000)
+        if self._images_listed and not self.ids_from_names:
+            mp = self.mapping_path
+            if not mp.exists():
+                self._created.append(mp)
+            doc = {"images": [{"id": i, "file_name": name} for i, name in self._images_listed]}
+            tmp = mp.with_name(mp.name + ".tmp")
+            try:
+                tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+                os.replace(tmp, mp)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise OutputError(f"cannot write {mp}: {exc.strerror or exc}") from exc
+            log.info("COCO image ids are frame numbers (some file names hold no unique number): see %s", mp)
 
     def write(self, result: FrameResult) -> None:
         kp = result.poses.keypoints[:, self.index, :]
@@ -373,18 +508,39 @@ class CocoSink(Sink):
             vals: list = []
             for x, y, c in kp[p].tolist():
                 vals.extend((round(x, 3), round(y, 3), 1) if c > 0 else (0, 0, 0))
-            entry = {"image_id": int(result.index), "category_id": 1, "keypoints": vals,
+            entry = {"image_id": self.image_id(result), "category_id": 1, "keypoints": vals,
                      "score": round(float(result.poses.scores[p]), 6)}
-            parts.append(("," if self.count else "") + "\n" + json.dumps(entry, separators=(",", ":")))
-            self.count += 1
+            parts.append(json.dumps(entry, separators=(",", ":")).encode())
         if parts:
-            self._file.write("".join(parts))
+            self._out.add(parts)
+            self.count += len(parts)
+
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.write("\n]\n")
-            self._file.close()
-            self._file = None
+        out, self._out = self._out, None
+        try:
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` [H, W, 3] scaled to fit ``size`` = (width, height), keeping its aspect ratio, centred on black."""
+    w, h = size
+    fh, fw = image.shape[:2]
+    s = min(w / fw, h / fh)
+    nw, nh = max(1, int(round(fw * s))), max(1, int(round(fh * s)))
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((h, w, 3), np.uint8)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    canvas[y0:y0 + nh, x0:x0 + nw] = small
+    return canvas
 
 
 class VideoSink(Sink):
@@ -397,7 +553,8 @@ class VideoSink(Sink):
     fps : float
         Frame rate of the output (use the source's to keep timing).
     size : (int, int)
-        ``(width, height)``; frames of another size are resized.  MPEG-4 needs even
+        ``(width, height)``; frames of another size are fitted in, keeping their aspect
+        ratio, centred on black (never stretched).  MPEG-4 needs even
         sizes (OpenCV's encoder would silently drop the last row or column), so an odd
         size is encoded one pixel larger, the extra row/column repeating the edge.
     mode : {"overlay", "skeleton"}
@@ -449,17 +606,12 @@ class VideoSink(Sink):
             raise ValueError("VideoSink needs frames: run the pipeline with keep_images=True")
         t0 = time.perf_counter()
         image = result.image
-        kp = result.poses.keypoints
-        if (image.shape[1], image.shape[0]) != self.size:
-            sx, sy = self.size[0] / image.shape[1], self.size[1] / image.shape[0]
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-            kp = kp.copy()
-            kp[..., 0] *= sx
-            kp[..., 1] *= sy
         if self._canvas is None or self._canvas.shape != image.shape:
             self._canvas = np.empty_like(image)
-        frame = draw_poses(image, kp, self.layout, ids=result.ids if self.draw_ids else None,
+        frame = draw_poses(image, result.poses.keypoints, self.layout, ids=result.ids if self.draw_ids else None,
                            mode=self.mode, out=self._canvas)
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = letterbox(frame, self.size)
         if self._pad != (0, 0):
             frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_REPLICATE)
         t1 = time.perf_counter()

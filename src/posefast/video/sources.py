@@ -30,14 +30,50 @@ import cv2
 import numpy as np
 
 __all__ = ["Frame", "Source", "ImageSource", "VideoSource", "SourceError", "FrameReadError",
-           "open_source", "IMAGE_EXTENSIONS"]
+           "open_source", "parse_time", "IMAGE_EXTENSIONS", "VIDEO_URL_EXTENSIONS"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: an http(s) URL whose path ends so is media that FFmpeg (OpenCV) opens itself, without yt-dlp
+VIDEO_URL_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv",
+                        ".ogv", ".wmv", ".3gp", ".m3u8", ".mpd")
+_LIVE_URL_EXTENSIONS = (".m3u8", ".mpd")  # playlists: possibly live, treated as streams
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
 # Containers sometimes announce one frame more than they hold; more than this is damage.
 _FRAME_COUNT_SLACK = 1
+
+
+def parse_time(value: Union[str, float, int]) -> float:
+    """Seconds from ``40``, ``2.5``, ``"40"``, ``"00:00:40"``, ``"1:05.5"`` (MM:SS) or ``"01:02:03.250"``.
+
+    Raises
+    ------
+    ValueError
+        Not a time, negative, or a minutes/seconds field of 60 or more.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected seconds or HH:MM:SS, got {value!r}")
+    if isinstance(value, (int, float)):
+        v = float(value)
+    else:
+        text = str(value).strip()
+        m = _CLOCK.match(text)
+        if m:
+            h, mnt, sec = int(m.group(1) or 0), int(m.group(2)), float(m.group(3))
+            if (m.group(1) is not None and mnt >= 60) or sec >= 60:
+                raise ValueError(f"expected HH:MM:SS(.ms) or MM:SS with minutes and seconds below 60, got {text!r}")
+            v = 3600.0 * h + 60.0 * mnt + sec
+        else:
+            try:
+                v = float(text)
+            except ValueError:
+                raise ValueError(f"expected seconds (40, 2.5) or HH:MM:SS(.ms) / MM:SS (00:00:40), "
+                                 f"got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"expected a time >= 0, got {value!r}")
+    return v
 
 
 class SourceError(ValueError):
@@ -160,14 +196,24 @@ class VideoSource(Source):
     """
 
     def __init__(self, target: Union[str, int], *, start: float = 0.0, duration: float | None = None,
-                 step: int = 1, name: str = "video", is_file: bool = False):
+                 step: int = 1, name: str = "video", is_file: bool = False, media: str | None = None,
+                 label: str | None = None):
         self.target = target
         self.name = name
         self.step = step
         self._is_file = is_file
+        #: file or URL holding the video's other streams (its audio), None for cameras and live streams
+        self.media = media if media is not None else (str(target) if is_file else None)
+        camera = isinstance(target, int)
+        self.label = label or (f"camera {target}" if camera else repr(target))
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
-            raise SourceError(f"cannot open video {target!r} (missing, not a video, or no decoder for it)")
+            if camera:
+                dev = f" (/dev/video{target})" if os.name == "posix" else ""
+                raise SourceError(f"cannot open camera {target}{dev}: not connected, in use by another "
+                                  f"program, or no permission; list cameras with `v4l2-ctl --list-devices`"
+                                  if dev else f"cannot open camera {target}: not connected or in use")
+            raise SourceError(f"cannot open video {self.label} (missing, not a video, or no decoder for it)")
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
@@ -196,8 +242,9 @@ class VideoSource(Source):
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise SourceError(f"cannot decode any frame of {target!r}"
-                              + (f" at --start {start:g} s" if start else ""))
+            raise SourceError(f"cannot decode any frame of {self.label}"
+                              + (f" at --start {start:g} s" if start else "")
+                              + (" (the camera opened but gives no picture)" if camera else ""))
         self._first: Optional[np.ndarray] = first
         self.size = (first.shape[1], first.shape[0])
         if self.stop_frame is not None:
@@ -245,8 +292,44 @@ class VideoSource(Source):
             self._cap = None
 
 
-def _resolve_url(url: str) -> str:
-    """Direct media URL of a web page through yt-dlp."""
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:limit].strip("_")
+
+
+def url_name(url: str) -> str:
+    """A short readable output stem for a URL: the file stem of its path (``.../dance.mp4`` -> ``dance``),
+    else its host and last path part."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    path = unquote(parts.path).rstrip("/")
+    stem = _slug(Path(path).stem) if path else ""
+    from urllib.parse import parse_qs
+
+    vid = (parse_qs(parts.query).get("v") or [""])[0]
+    if vid and _slug(vid):  # watch?v=ID pages: the id says more than "watch"
+        return _slug(f"{parts.netloc.split(':')[0].removeprefix('www.').split('.')[0]}_{vid}")
+    if stem:
+        return stem
+    return _slug(parts.netloc.split(":")[0]) or "stream"
+
+
+def _url_suffix(url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(url).path)).suffix.lower()
+
+
+def _have_yt_dlp() -> bool:
+    try:
+        import yt_dlp  # type: ignore  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _resolve_url(url: str) -> tuple[str, str]:
+    """Direct media URL of a web page through yt-dlp, and a short name (title or id)."""
     try:
         import yt_dlp  # type: ignore
     except ImportError:
@@ -260,28 +343,51 @@ def _resolve_url(url: str) -> str:
     direct = info.get("url") or next((f.get("url") for f in reversed(info.get("formats") or []) if f.get("url")), None)
     if not direct:
         raise SourceError(f"yt-dlp found no playable stream at {url}")
-    return direct
+    name = _slug(str(info.get("title") or "")) or _slug(str(info.get("id") or "")) or url_name(url)
+    return direct, name
+
+
+def _open_url(text: str, start: float, duration: float | None, step: int) -> "VideoSource":
+    """A URL: direct media (``.mp4`` and the like) through FFmpeg, web pages through yt-dlp."""
+    if not text.lower().startswith(("http://", "https://")):
+        return VideoSource(text, start=start, duration=duration, step=step, name=url_name(text), label=text)
+    suffix = _url_suffix(text)
+    if suffix in VIDEO_URL_EXTENSIONS:
+        live = suffix in _LIVE_URL_EXTENSIONS
+        return VideoSource(text, start=start, duration=duration, step=step, name=url_name(text),
+                           is_file=not live, media=None if live else text, label=text)
+    if _have_yt_dlp():
+        direct, name = _resolve_url(text)
+        return VideoSource(direct, start=start, duration=duration, step=step, name=name, media=direct, label=text)
+    try:  # maybe media after all (a URL without an extension): FFmpeg knows
+        return VideoSource(text, start=start, duration=duration, step=step, name=url_name(text),
+                           media=text, label=text)
+    except SourceError:
+        raise SourceError(f"cannot open {text} as a video; if it is a web page (YouTube and the like), "
+                          "reading it needs yt-dlp: pip install yt-dlp") from None
 
 
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_source(source: Union[str, os.PathLike, int, Source], *, start: float = 0.0,
-                duration: float | None = None, step: int = 1) -> Source:
+def open_source(source: Union[str, os.PathLike, int, Source], *, start: float | str = 0.0,
+                duration: float | str | None = None, step: int = 1) -> Source:
     """Open and validate a source of frames.
 
     Parameters
     ----------
     source : str, path, int or Source
         An image file, a folder of images, a glob pattern (``"shots/*.jpg"``), a video
-        file, a camera index (``0`` or ``"0"``), an ``http(s)://`` page URL (resolved
-        with yt-dlp) or another OpenCV stream URL (``rtsp://...``).  A :class:`Source`
+        file, a camera index (``0`` or ``"0"``), a direct ``http(s)://`` media URL
+        (``.../clip.mp4``, opened by FFmpeg), a web page URL (resolved with yt-dlp when
+        installed) or another FFmpeg stream URL (``rtsp://...``).  A :class:`Source`
         is returned unchanged.
-    start : float
-        Seconds to skip (videos); for images, ``start`` and ``duration`` do not apply.
-    duration : float or None
-        Seconds to process from ``start`` (videos).
+    start : float or str
+        Time to skip (videos): seconds, or ``"HH:MM:SS(.ms)"`` / ``"MM:SS"``; for
+        images, ``start`` and ``duration`` do not apply.
+    duration : float, str or None
+        Time to process from ``start`` (videos), same forms.
     step : int
         Keep every ``step``-th frame.
 
@@ -298,9 +404,12 @@ def open_source(source: Union[str, os.PathLike, int, Source], *, start: float = 
         return source
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise SourceError(f"frame step must be an integer >= 1, got {step!r}")
-    if not math.isfinite(start) or start < 0:
-        raise SourceError(f"start must be a number of seconds >= 0, got {start!r}")
-    if duration is not None and (not math.isfinite(duration) or duration <= 0):
+    try:
+        start = parse_time(start)
+        duration = None if duration is None else parse_time(duration)
+    except ValueError as exc:
+        raise SourceError(f"start/duration: {exc}") from None
+    if duration is not None and duration <= 0:
         raise SourceError(f"duration must be a number of seconds > 0, got {duration!r}")
     if isinstance(source, int) and not isinstance(source, bool):
         return VideoSource(source, start=start, duration=duration, step=step, name=f"camera{source}")
@@ -308,9 +417,7 @@ def open_source(source: Union[str, os.PathLike, int, Source], *, start: float = 
     if text.strip().isdigit():
         return VideoSource(int(text), start=start, duration=duration, step=step, name=f"camera{text.strip()}")
     if _URL.match(text):
-        target = _resolve_url(text) if text.lower().startswith(("http://", "https://")) else text
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", text.split("://", 1)[1]).strip("_")[-40:] or "stream"
-        return VideoSource(target, start=start, duration=duration, step=step, name=stem)
+        return _open_url(text, start, duration, step)
     path = Path(text)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and _is_image(p))
@@ -330,4 +437,18 @@ def open_source(source: Union[str, os.PathLike, int, Source], *, start: float = 
         raise SourceError(f"input {text!r} is not readable (permission denied)")
     if _is_image(path):
         return ImageSource([path], name=path.stem)
-    return VideoSource(str(path), start=start, duration=duration, step=step, name=path.stem, is_file=True)
+    return _video_file(str(path), start=start, duration=duration, step=step, name=path.stem)
+
+
+def _video_file(path: str, **kw) -> Source:
+    """A local video file: PyAV when installed (it reports concealed decode errors), else OpenCV."""
+    try:
+        from ._avsource import AvVideoSource
+    except ImportError:
+        log.debug("PyAV not installed: %s is read with OpenCV, without decode-error reports", path)
+        return VideoSource(path, is_file=True, **kw)
+    try:
+        return AvVideoSource(path, **kw)
+    except SourceError as exc:  # PyAV could not open or seek it: OpenCV may (or says why not)
+        log.debug("PyAV: %s; trying OpenCV", exc)
+        return VideoSource(path, is_file=True, **kw)
