@@ -293,3 +293,66 @@ def test_people_options_end_to_end(shared_models, media, tmp_path, monkeypatch):
         (doc,) = json_frames(tmp_path / name).values()
         counts[name] = len(doc)
     assert counts["all"] >= 3 and counts["two"] == 2 and counts["single"] == 1
+
+
+# -- presets, engines, precision, scales and decoder flags --------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--engine", "tensorrt"], "invalid choice"),
+    (["--preset", "slow"], "invalid choice"),
+    (["--precision", "int8", "--model", "openpose-mobilenet-v2-small"], "no int8 form"),
+    (["--precision", "fp16", "--device", "cpu"], "only on CUDA"),
+    (["--engine", "onnxruntime", "--precision", "int8"], "OpenVINO only"),
+    (["--scales", "1,0.5", "--scale-number", "2"], "either --scales"),
+    (["--scale-gap", "0.3"], "--scale-gap needs --scale-number"),
+    (["--scale-number", "5", "--scale-gap", "0.25"], "scales must stay > 0"),
+    (["--scales", "1,x"], "comma-separated"),
+    (["--upsample", "0"], "upsample must be in [1, 16]"),
+    (["--paf-min-above", "2"], "paf_min_above must be in [0, 1]"),
+])
+def test_model_option_errors_exit_2(argv, message, shared_models, media, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    code = main(["run", str(media / "image.jpg"), *argv, "--write-json", str(tmp_path / "never")])
+    assert code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
+def _estimator_for(argv: list[str]):
+    from posefast.cli import _make_estimator, build_parser
+
+    return _make_estimator(build_parser().parse_args(["run", "x.jpg", "--device", "cpu", *argv]))
+
+
+def test_preset_flags_and_overrides(shared_models, monkeypatch):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    est = _estimator_for([])
+    assert (est.preset, est.engine, est.precision, est.net_height, est.scales) == \
+        ("default", "openvino", "int8", 368, (1.0,))
+    fast = _estimator_for(["--preset", "fast", "--scale-number", "2", "--scale-gap", "0.5", "--min-keypoints", "6",
+                           "--peak-threshold", "0.1", "--upsample", "2"])
+    assert (fast.net_height, fast.scales, fast.precision) == (256, (1.0, 0.5), "int8")
+    assert (fast.config.min_parts, fast.config.peak_threshold, fast.config.upsample) == (6, 0.1, 2)
+    acc = _estimator_for(["--preset", "accurate"])
+    assert (acc.net_height, acc.scales) == (456, (1.0, 0.75, 0.5))
+    # the pre-0.2 default configuration, as the maintainer's comparison names it
+    old = _estimator_for(["--model", "openpose-mobilenet-v2-small", "--engine", "onnxruntime", "--precision", "fp32",
+                          "--net-height", "368"])
+    assert (old.engine, old.precision, old.net_height, old.model_info["name"]) == \
+        ("onnxruntime", "fp32", 368, "openpose-mobilenet-v2-small")
+
+
+def test_min_keypoints_flag_filters_people(shared_models, media, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    assert main(["run", str(media / "p3_dance.png"), "--device", "cpu", "--quiet", "--min-keypoints", "12",
+                 "--write-json", str(tmp_path / "j")]) == EXIT_OK
+    (people,) = json_frames(tmp_path / "j").values()
+    assert people and all(sum(c > 0 for c in p["pose_keypoints_2d"][2::3]) >= 12 for p in people)
+
+
+def test_bench_with_onnxruntime(shared_models, dance_mp4, monkeypatch, capsys):
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    assert main(["bench", str(dance_mp4), "--device", "cpu", "--duration", "0.3", "--quiet",
+                 "--model", "openpose-mobilenet-v2-small", "--engine", "onnxruntime", "--precision", "fp32"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "pipeline fps" in out and "inference-only fps" in out

@@ -14,7 +14,9 @@ import pytest
 
 from posefast.models import Estimator
 from posefast.models.fetch import ChecksumError, FetchError, download_file, fetch, sha256_file
-from posefast.models.registry import DEFAULT_MODEL, ModelFile, ModelSpec
+from posefast.models.registry import ModelFile, ModelSpec
+
+V2 = "openpose-mobilenet-v2-small"  # the TensorFlow model these downloads serve
 
 ONNX_SHA = "d24e491ee19846af909b974b13ea3ad000ee915357fc096358247eb5461b598a"  # shared MODEL.md
 
@@ -42,7 +44,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(shared_models):
-    graph = (shared_models / DEFAULT_MODEL / "graph_opt.pb").read_bytes()
+    graph = (shared_models / V2 / "graph_opt.pb").read_bytes()
     corrupt = bytearray(graph)
     corrupt[len(corrupt) // 2] ^= 0xFF
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -51,7 +53,7 @@ def server(shared_models):
     srv.files = {
         "/good/graph_opt.pb": graph,
         "/bad/graph_opt.pb": bytes(corrupt),
-        "/onnx/model.onnx": (shared_models / DEFAULT_MODEL / "model.onnx").read_bytes(),
+        "/onnx/model.onnx": (shared_models / V2 / "model.onnx").read_bytes(),
     }
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -135,10 +137,10 @@ def test_unverified_file_warns(server, tmp_path, caplog):
 def test_registry_fetch_of_a_corrupt_mirror_leaves_no_file(server, tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(ChecksumError, match="sha256 mismatch"):
-        fetch(DEFAULT_MODEL, base_url=server.url + "/bad/", progress=False)
+        fetch(V2, base_url=server.url + "/bad/", progress=False)
     assert _files(cache) == []
     with pytest.raises(FetchError):
-        fetch(DEFAULT_MODEL, base_url=server.url + "/short/good", progress=False)
+        fetch(V2, base_url=server.url + "/short/good", progress=False)
     assert _files(cache) == []
 
 
@@ -216,28 +218,50 @@ def test_failed_conversion_leaves_no_model(server, tmp_path):
     assert _files(tmp_path / "cache") == ["tiny.caffemodel", "tiny.prototxt"]
 
 
-def test_fetch_converts_the_default_model(server, tmp_path, shared_models, media):
-    _tf_converter_ready(tmp_path, shared_models / DEFAULT_MODEL / "graph_opt.pb")
-    path = fetch(DEFAULT_MODEL, base_url=server.url + "/good", progress=False)
-    assert path == tmp_path / "cache" / DEFAULT_MODEL / "model.onnx"
+def test_fetch_converts_the_tf_model(server, tmp_path, shared_models, media):
+    _tf_converter_ready(tmp_path, shared_models / V2 / "graph_opt.pb")
+    path = fetch(V2, base_url=server.url + "/good", progress=False)
+    assert path == tmp_path / "cache" / V2 / "model.onnx"
     assert _files(tmp_path / "cache") == ["graph_opt.pb", "model.onnx"]
     img = cv2.imread(str(media / "image.jpg"))
     ours = Estimator(model=path, device="cpu", backend="python")
-    ref = Estimator(model=shared_models / DEFAULT_MODEL / "model.onnx", device="cpu", backend="python")
+    ref = Estimator(model=shared_models / V2 / "model.onnx", device="cpu", backend="python")
     np.testing.assert_allclose(ours.infer(img)[0], ref.infer(img)[0], atol=0.03)
     assert len(ours(img)) == 1
 
 
-def test_estimator_fetches_the_default_model_on_first_use(server, tmp_path, shared_models, monkeypatch, caplog):
-    _tf_converter_ready(tmp_path, shared_models / DEFAULT_MODEL / "graph_opt.pb")
+def test_estimator_fetches_a_model_on_first_use(server, tmp_path, shared_models, monkeypatch, caplog):
+    _tf_converter_ready(tmp_path, shared_models / V2 / "graph_opt.pb")
     monkeypatch.setenv("POSEFAST_MODEL_BASE_URL", server.url + "/good")
-    with caplog.at_level(logging.WARNING, logger="posefast.models.estimator"):
-        est = Estimator(device="cpu", backend="python")
+    with caplog.at_level(logging.WARNING, logger="posefast.models.fetch"):
+        est = Estimator(model=V2, device="cpu", backend="python", engine="onnxruntime")
     assert "downloading" in caplog.text
-    assert Path(est.model_info["path"]) == tmp_path / "cache" / DEFAULT_MODEL / "model.onnx"
+    assert Path(est.model_info["path"]) == tmp_path / "cache" / V2 / "model.onnx"
 
 
 def test_non_default_models_are_not_fetched_implicitly(tmp_path):
     with pytest.raises(FileNotFoundError, match="posefast models fetch openpose-body25"):
         Estimator(model="openpose-body25", device="cpu")
     assert _files(tmp_path / "cache") == []
+
+
+def test_fetch_openvino_ir_then_run_it(server, tmp_path, shared_models, media):
+    """The INT8 IR from a mirror laid out as Open Model Zoo's storage: verified, in <variant>/, runnable."""
+    pytest.importorskip("openvino")
+    src = shared_models / "human-pose-estimation-0001" / "FP16-INT8"
+    for name in ("human-pose-estimation-0001.xml", "human-pose-estimation-0001.bin"):
+        server.files[f"/omz/FP16-INT8/{name}"] = (src / name).read_bytes()
+    xml = fetch("human-pose-estimation-0001", base_url=server.url + "/omz", progress=False, variant="FP16-INT8")
+    assert xml == tmp_path / "cache" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
+    assert sha256_file(xml.with_suffix(".bin")) == sha256_file(src / "human-pose-estimation-0001.bin")
+    est = Estimator(model="human-pose-estimation-0001", device="cpu", engine="openvino", precision="int8",
+                    backend="python")
+    assert est.model_info["path"] == str(xml)
+    assert len(est(cv2.imread(str(media / "image.jpg")))) == 1
+    with pytest.raises(ValueError, match="no IR variant 'INT4'"):
+        fetch("human-pose-estimation-0001", base_url=server.url + "/omz", variant="INT4")
+    # a corrupt mirror: nothing is kept, and the good copy stays
+    server.files["/bad-omz/FP32/human-pose-estimation-0001.xml"] = b"<net/>"
+    with pytest.raises(ChecksumError):
+        fetch("human-pose-estimation-0001", base_url=server.url + "/bad-omz", progress=False, variant="FP32")
+    assert not (xml.parent.parent / "FP32" / "human-pose-estimation-0001.xml").exists()

@@ -17,6 +17,8 @@ from posefast.models.registry import (DEFAULT_MODEL, ModelFile, ModelSpec, Prepr
 
 REPO = Path(__file__).resolve().parents[1]
 GRAPH_SHA = "428a9d6e7bfc0319e1ce4de8c0191a9111cd281bea6ae2b496fd42c92d574160"
+V2 = "openpose-mobilenet-v2-small"
+HPE = "human-pose-estimation-0001"
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +50,7 @@ def test_manifest_entries():
         for f in spec.files:
             assert f.urls and all(u.startswith(("https://", "http://")) for u in f.urls)
 
-    tf = models[DEFAULT_MODEL]
+    tf = models[V2]
     assert tf.format == "tensorflow" and tf.layout == "coco18" and tf.auto_fetch
     g = tf.file("graph")
     assert g.urls[0] == ("https://github.com/ildoonet/tf-pose-estimation/raw/master/models/graph/"
@@ -69,7 +71,7 @@ def test_manifest_entries():
 
 
 def test_shared_graph_matches_manifest_sha(model_pb):
-    assert sha256_file(model_pb) == get_model(DEFAULT_MODEL).file("graph").sha256
+    assert sha256_file(model_pb) == get_model(V2).file("graph").sha256
 
 
 def test_get_model_lookup():
@@ -146,8 +148,8 @@ def test_search_path_order(monkeypatch, tmp_path):
 
 def test_shared_models_found_via_model_path(monkeypatch, shared_models, model_onnx):
     monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
-    assert find_model(DEFAULT_MODEL) == model_onnx
-    assert describe(get_model(DEFAULT_MODEL))["path"] == str(model_onnx)
+    assert find_model(V2) == model_onnx
+    assert describe(get_model(V2))["path"] == str(model_onnx)
 
 
 # -- CLI ---------------------------------------------------------------------
@@ -164,18 +166,18 @@ def test_add_parser_wires_a_handler():
 
 def test_cli_list_and_info(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("POSEFAST_MODEL_PATH", str(tmp_path))
-    (tmp_path / DEFAULT_MODEL).mkdir()
-    (tmp_path / DEFAULT_MODEL / "model.onnx").write_bytes(b"x")
+    (tmp_path / V2).mkdir()
+    (tmp_path / V2 / "model.onnx").write_bytes(b"x")
     assert models_cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert DEFAULT_MODEL in out and "openpose-body25" in out and str(tmp_path) in out
+    assert V2 in out and "openpose-body25" in out and str(tmp_path) in out
     assert models_cli.main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in rows} == set(load_manifest())
     assert models_cli.main(["info", "openpose-body25"]) == 0
     out = capsys.readouterr().out
     assert "body25" in out and "pose_iter_584000.caffemodel" in out and "not verified" in out
-    assert models_cli.main(["info", DEFAULT_MODEL, "--json"]) == 0
+    assert models_cli.main(["info", V2, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"][0]["sha256"] == GRAPH_SHA
 
 
@@ -191,3 +193,72 @@ def test_cli_errors_return_nonzero(capsys, tmp_path):
     assert models_cli.main(["convert", str(pb), "--name", "openpose-coco"]) == 1
     assert "caffe model" in capsys.readouterr().err
     assert not (tmp_path / "y.onnx").exists()
+
+
+# -- OpenVINO IR and the new models ----------------------------------------------
+
+def _md_sha(path: Path) -> dict[str, str]:
+    """``file -> sha256`` from the table of a shared MODEL.md."""
+    import re
+
+    return {m.group(1): m.group(2) for m in re.finditer(r"\| `([^`]+)` \| [\d,]+ \| `([0-9a-f]{64})` \|",
+                                                         path.read_text())}
+
+
+def test_hpe_entry_matches_model_md_and_omz(shared_models):
+    spec = get_model(HPE)
+    assert DEFAULT_MODEL == HPE and spec.format == "openvino" and spec.outputs == "separate"
+    assert spec.variants() == ["FP16-INT8", "FP32", "FP16"]
+    assert spec.int8_variants() == ["FP16-INT8"] and spec.float_variants() == ["FP32", "FP16"]
+    assert spec.precisions == ("fp32", "bf16", "int8") and spec.net_height == 256 and spec.auto_fetch
+    assert spec.preprocessing == Preprocessing(color="bgr", mean=0.0, std=1.0, interpolation="linear",
+                                               size_multiple=8, pad_value=0.0)
+    md = _md_sha(shared_models.parent / "models" / HPE / "MODEL.md")
+    for role in ("xml", "bin"):
+        f = spec.file(role, "FP16-INT8")
+        assert f.sha256 == md[f"FP16-INT8/{f.filename}"]
+        assert f.urls == ("https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3/"
+                          f"human-pose-estimation-0001/FP16-INT8/{f.filename}",)
+        assert sha256_file(shared_models / HPE / f.relpath) == f.sha256
+    # sizes and digests of the float releases as open_model_zoo's model.yml gives them
+    assert spec.file("bin", "FP32").size == 16394712 and spec.file("bin", "FP16").size == 8197356
+    assert spec.file("xml", "FP32").sha256 == "a4312443bb77b8528080c75fff2e5b99ad46d660d5c4cc753ee218dd3deb01f5"
+
+
+def test_thin_entry_matches_model_md(shared_models):
+    spec = get_model("openpose-mobilenet-thin")
+    g = spec.file("graph")
+    md = _md_sha(shared_models / "openpose-mobilenet-thin" / "MODEL.md")
+    assert g.sha256 == md["graph_opt.pb"] == sha256_file(shared_models / "openpose-mobilenet-thin" / "graph_opt.pb")
+    assert g.urls[0].endswith("/models/graph/mobilenet_thin/graph_opt.pb") and g.size == 7804434
+    assert spec.format == "tensorflow" and "int8" not in spec.precisions
+
+
+def test_ir_lookup(monkeypatch, tmp_path, shared_models):
+    from posefast.models.registry import find_ir, find_sources
+
+    spec = get_model(HPE)
+    monkeypatch.setenv("POSEFAST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))
+    assert find_ir(spec, "FP16-INT8") == shared_models / HPE / "FP16-INT8" / "human-pose-estimation-0001.xml"
+    assert find_ir(spec, "FP32") is None and find_model(HPE) is None
+    assert set(find_sources(spec, variant="FP16-INT8")) == {"xml", "bin"}
+    d = describe(spec)
+    assert d["ir"]["FP16-INT8"].endswith("FP16-INT8/human-pose-estimation-0001.xml") and d["ir"]["FP32"] is None
+    assert d["path"] == d["ir"]["FP16-INT8"]  # `posefast models list` shows the IR as installed
+    assert d["files"][0]["variant"] == "FP16-INT8"
+
+
+def test_ir_entries_validated():
+    f = ModelFile("xml", "m.xml", ("u",), variant="FP32")
+    with pytest.raises(ValueError, match="roles"):
+        ModelSpec("m", "d", "openvino", (f,))
+    with pytest.raises(ValueError, match="variant"):
+        ModelSpec("m", "d", "openvino", (ModelFile("xml", "m.xml", ("u",)), ModelFile("bin", "m.bin", ("u",))))
+    with pytest.raises(ValueError, match="no INT8 IR"):
+        ModelSpec("m", "d", "openvino", (f, ModelFile("bin", "m.bin", ("u",), variant="FP32")),
+                  precisions=("fp32", "int8"))
+    with pytest.raises(ValueError, match="precisions"):
+        ModelSpec("m", "d", "onnx", (ModelFile("onnx", "m.onnx", ("u",)),), precisions=("int4",))
+    with pytest.raises(ValueError, match="plain folder"):
+        ModelFile("xml", "m.xml", ("u",), variant="../x")

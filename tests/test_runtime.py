@@ -33,7 +33,7 @@ def test_cuda_missing_names_the_extra():
 
 
 def test_auto_logs_its_choice(caplog):
-    with caplog.at_level(logging.INFO, logger="posefast.models.runtime"):
+    with caplog.at_level(logging.INFO, logger="posefast.engines.ort"):
         assert resolve_providers("auto", [CPU_EP]) == ("cpu", [CPU_EP])
     assert "device='auto' chose cpu" in caplog.text
 
@@ -77,7 +77,7 @@ def test_silent_cuda_fallback_warns(model_onnx, monkeypatch, caplog):
     if CUDA_EP in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA_EP, CPU_EP])
-    with caplog.at_level(logging.WARNING, logger="posefast.models.runtime"):
+    with caplog.at_level(logging.WARNING, logger="posefast.engines.ort"):
         s = OrtSession(model_onnx, device="cuda")
     assert s.device == "cpu" and CUDA_EP not in s.providers
     assert "fell back" in caplog.text

@@ -7,7 +7,7 @@ Decoding (bring your own maps)::
 
 Inference on images and video::
 
-    est = pf.Estimator()            # default model, CPU or CUDA
+    est = pf.Estimator()            # the "default" preset (pf.presets()), CPU or CUDA
     poses = est(image_bgr)          # keypoints in image pixels
 """
 
@@ -34,9 +34,25 @@ __all__ = [
     "decode",
     "decode_batch",
     "find_peaks",
+    "engines",
     "get_layout",
+    "presets",
     "score_limbs",
 ]
+
+
+def presets() -> dict:
+    """The named presets (``"fast"``, ``"default"``, ``"accurate"``): name -> :class:`posefast.models.presets.Preset`."""
+    from .models.presets import presets as _presets
+
+    return _presets()
+
+
+def engines() -> dict:
+    """Which inference engines are installed: ``{"onnxruntime": bool, "openvino": bool}``."""
+    from .engines import installed_engines
+
+    return installed_engines()
 
 
 def __getattr__(name: str):

@@ -30,8 +30,6 @@ EXIT_INTERRUPTED = 130  # SIGINT; every stop signal gives 128 + its number (SIGH
 #: signals that end a run cleanly (outputs closed and valid)
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
-DEFAULT_MODEL = "openpose-mobilenet-v2-small"
-
 EPILOG = """\
 exit status:
   0    success
@@ -102,6 +100,94 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# Decoder options on the command line: flag, DecodeConfig field, metavar, help.  Types and
+# defaults come from DecodeConfig itself.
+_DECODE_FLAGS = (
+    ("--upsample", "upsample", "S", "decode on maps upsampled S times (1 is fastest)"),
+    ("--peak-threshold", "peak_threshold", "T", "heatmap value a keypoint peak must exceed"),
+    ("--paf-threshold", "paf_threshold", "T", "PAF projection a limb sample must exceed"),
+    ("--paf-min-above", "paf_min_above", "F", "fraction of a limb's samples that must pass"),
+    ("--min-keypoints", "min_parts", "N", "drop people with fewer keypoints"),
+    ("--min-person-score", "min_person_score", "S", "drop people whose mean score is lower"),
+    ("--max-peaks", "max_peaks", "N", "peaks kept per keypoint, highest first"),
+)
+
+
+def _number_list(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1,0.75,0.5, got {text!r}") from None
+    if not vals or not all(math.isfinite(v) and v > 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected positive numbers like 1,0.75,0.5, got {text!r}")
+    return vals
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def _add_model_options(m) -> None:
+    from .config import DecodeConfig
+    from .engines import ENGINES, PRECISIONS
+    from .models.presets import DEFAULT_PRESET, presets
+
+    table = presets()
+    lines = "; ".join(f"{p.name}: {p.model} {p.precision} at {p.net_height}"
+                      + (f" scales {','.join(f'{s:g}' for s in p.scales)}" if len(p.scales) > 1 else "")
+                      for p in table.values())
+    m.add_argument("--preset", choices=tuple(table), default=DEFAULT_PRESET,
+                   help=f"model, engine, precision, net height and scales in one (default {DEFAULT_PRESET}; "
+                        f"{lines}); the options below override its fields")
+    m.add_argument("--model", default=None,
+                   help="model name (`posefast models list`) or .onnx / OpenVINO .xml path (default: the preset's)")
+    m.add_argument("--engine", default=None, choices=("auto",) + ENGINES,
+                   help="inference engine (default: the preset's, openvino; auto = fastest installed)")
+    m.add_argument("--precision", default=None, choices=("auto",) + PRECISIONS,
+                   help="network arithmetic (default: the preset's; int8 needs a model with an int8 form, "
+                        "bf16 a CPU with bf16, fp16 CUDA)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    m.add_argument("--net-height", type=_positive_int, default=None, metavar="PX",
+                   help="network input height (default: the preset's, or the model's own)")
+    m.add_argument("--scales", type=_number_list, default=None, metavar="S1,S2,...",
+                   help="network scales relative to --net-height, maps averaged (e.g. 1,0.75,0.5)")
+    m.add_argument("--scale-number", type=_positive_int, default=None, metavar="N",
+                   help="OpenPose's convention: N scales 1, 1-G, 1-2G, ... (with --scale-gap)")
+    m.add_argument("--scale-gap", type=_positive_float, default=None, metavar="G",
+                   help="gap between scales for --scale-number (default 0.25, as OpenPose)")
+    m.add_argument("--batch-size", type=_positive_int, default=1, metavar="N", help="frames per network call")
+    m.add_argument("--backend", default="auto", help="decoder backend: auto, native, numba or python")
+    m.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="inference engine threads (default: all cores)")
+    defaults = DecodeConfig()
+    for flag, name, metavar, text in _DECODE_FLAGS:
+        kind = type(getattr(defaults, name))
+        m.add_argument(flag, type=_nonneg_int if kind is int else float, default=None,
+                       metavar=metavar, help=f"{text} (default {getattr(defaults, name)})")
+
+
+def _scales_from_args(args) -> Optional[tuple[float, ...]]:
+    """--scales, or OpenPose's --scale-number/--scale-gap, or None (the preset's)."""
+    if args.scales is not None and (args.scale_number is not None or args.scale_gap is not None):
+        raise UsageError("give either --scales or --scale-number/--scale-gap, not both")
+    if args.scale_number is None:
+        if args.scale_gap is not None:
+            raise UsageError("--scale-gap needs --scale-number")
+        return args.scales
+    gap = 0.25 if args.scale_gap is None else args.scale_gap
+    scales = tuple(round(1.0 - i * gap, 6) for i in range(args.scale_number))
+    if scales[-1] <= 0:
+        raise UsageError(f"--scale-number {args.scale_number} with --scale-gap {gap:g} reaches scale "
+                         f"{scales[-1]:g}; scales must stay > 0")
+    return scales
+
+
 def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("input", metavar="INPUT", nargs="+" if many else None,
                    help="image, folder of images, glob pattern (quote it), video file, camera index "
@@ -113,17 +199,7 @@ def _add_input_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     g.add_argument("--duration", type=_seconds, default=None, metavar="TIME",
                    help="process this much, same forms as --start (default: to the end)")
     g.add_argument("--frame-step", type=_positive_int, default=1, metavar="N", help="process every N-th frame")
-    m = p.add_argument_group("model and decoding")
-    m.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or .onnx path (default {DEFAULT_MODEL})")
-    m.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    m.add_argument("--net-height", type=_positive_int, default=368, metavar="PX",
-                   help="network input height (default 368)")
-    m.add_argument("--batch-size", type=_positive_int, default=1, metavar="N", help="frames per network call")
-    m.add_argument("--backend", default="auto", help="decoder backend: auto, native, numba or python")
-    m.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="ONNX Runtime intra-op threads (default: all cores)")
-    m.add_argument("--upsample", type=_positive_int, default=None, metavar="S",
-                   help="decode on maps upsampled S times (default: the decoder's, 4; 1 is fastest)")
+    _add_model_options(p.add_argument_group("model and decoding"))
     t = p.add_argument_group("tracking")
     t.add_argument("--track", dest="track", action="store_true", default=None,
                    help="stable person ids across frames (default for videos, cameras and URLs; image "
@@ -261,11 +337,21 @@ def _error(msg: str) -> None:
 def _make_estimator(args):
     from . import DecodeConfig
     from .models.estimator import Estimator
+    from .models.presets import get_preset
 
-    config = DecodeConfig(upsample=args.upsample) if args.upsample is not None else None
+    preset = get_preset(args.preset)
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name, _, _ in _DECODE_FLAGS}
+    changes = {name: v for name, v in given.items() if v is not None}
+    config = DecodeConfig(**preset.decode) if preset.decode else None
+    if changes:
+        try:
+            config = DecodeConfig(**{**preset.decode, **changes})
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc).replace("DecodeConfig.", "decoder option ")) from None
     config = _people_config(args, config)
     return Estimator(model=args.model, device=args.device, net_height=args.net_height, backend=args.backend,
-                     config=config, threads=args.threads)
+                     config=config, threads=args.threads, scales=_scales_from_args(args), engine=args.engine,
+                     precision=args.precision, preset=preset)
 
 
 def _is_images(source) -> bool:

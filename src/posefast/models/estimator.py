@@ -1,6 +1,6 @@
-"""``Estimator``: images in, people out (preprocess -> ONNX Runtime -> decode).
+"""``Estimator``: images in, people out (preprocess -> engine -> decode).
 
->>> est = posefast.Estimator()                 # default model, CPU or CUDA
+>>> est = posefast.Estimator()                 # the "default" preset, CPU or CUDA
 >>> poses = est(cv2.imread("people.jpg"))      # keypoints in the image's pixels
 
 The three stages are also public so that a pipeline can overlap them in threads::
@@ -14,7 +14,8 @@ With several ``scales`` the network input and maps of the split API are tuples
 (as OpenPose does) before decoding.  Callers only pass them along.
 
 The estimator holds no mutable state after construction: one instance may be
-used from several threads at once (ONNX Runtime sessions are thread-safe).
+used from several threads at once (ONNX Runtime sessions are thread-safe; the
+OpenVINO engine takes one infer request per call from a pool).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from ..config import DecodeConfig
 from ..decode import decode_batch, resolve_backend
 from ..layouts import Layout, get_layout
 from ..types import Poses
-from .fetch import fetch
+from ..engines import check_engine, check_precision, open_engine
 from .preprocess import FrameMeta, ScaleView, as_bgr, make_input, plan_view
-from .registry import DEFAULT_MODEL, ModelSpec, Preprocessing, find_model, get_model
-from .runtime import OrtSession
+from .presets import Preset, get_preset
+from .registry import ModelSpec, Preprocessing, get_model
+from .selection import choose, model_file
 
 __all__ = ["Estimator", "split_outputs"]
 
@@ -49,7 +51,7 @@ def _looks_like_path(model: Any) -> bool:
         return True
     if not isinstance(model, str):
         return False
-    return (model.lower().endswith(".onnx") or "/" in model or os.sep in model
+    return (model.lower().endswith((".onnx", ".xml")) or "/" in model or os.sep in model
             or (os.altsep is not None and os.altsep in model) or Path(model).exists())
 
 
@@ -151,32 +153,33 @@ def _crop(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 class Estimator:
-    """Multi-person pose estimator: an ONNX network plus the decoder.
+    """Multi-person pose estimator: a network on an engine, plus the decoder.
 
     Parameters
     ----------
-    model : str or path
-        A registry name (``posefast models list``; default
-        ``"openpose-mobilenet-v2-small"``), or the path of an ``.onnx`` file.  A
-        registry model is looked up in ``$POSEFAST_MODEL_PATH`` then the cache;
-        the default model is downloaded and converted on first use (others need
-        ``posefast models fetch NAME``, which shows their licence).  A path
-        defaults to the COCO-18 layout and tf-pose preprocessing (BGR, raw
-        0..255, cubic, multiple of 16, stride 8); override with ``layout`` and
-        ``preprocessing``.
+    model : str or path, optional
+        A registry name (``posefast models list``), or the path of an ``.onnx``
+        file or an OpenVINO IR ``.xml``.  Default: the preset's model.  A
+        registry model is looked up in ``$POSEFAST_MODEL_PATH`` then the cache,
+        converted into the cache when only its sources are there, and downloaded
+        on first use when its entry allows (others need ``posefast models fetch
+        NAME``, which shows their licence).  A path defaults to the COCO-18
+        layout and tf-pose preprocessing (BGR, raw 0..255, cubic, multiple of 16,
+        stride 8); override with ``layout`` and ``preprocessing``.
     device : str
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    net_height : int
+        ``"auto"`` (CUDA when ONNX Runtime has it, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    net_height : int, optional
         Network input height for scale 1.0; the width follows the aspect ratio.
+        Default: the preset's, or the model's natural height when ``model`` is given.
     backend : str
         Decoder backend (``"auto"``, ``"native"``, ``"numba"``, ``"python"``).
     config : DecodeConfig, optional
-        Decoder thresholds (OpenPose's defaults when omitted).
-    scales : sequence of float
+        Decoder thresholds (default: the preset's, i.e. OpenPose's defaults).
+    scales : sequence of float, optional
         Network scales, relative to ``net_height``; maps of all scales are averaged
-        on the scale-1.0 grid.
+        on the scale-1.0 grid.  Default: the preset's.
     threads : int, optional
-        ONNX Runtime intra-op threads (None: its default, all cores).
+        Engine compute threads (None: the runtime's default, all cores).
     layout : str or Layout, optional
         Skeleton layout; default the registry's, or ``"coco18"`` for a path.
     preprocessing : Preprocessing or mapping, optional
@@ -188,30 +191,54 @@ class Estimator:
         Input pixels per output cell (default the registry's, or 8).
     spin : bool
         Let ONNX Runtime's idle threads busy-wait (off by default: it starves the
-        other stages of a video pipeline on small machines; see ``OrtSession``).
+        other stages of a video pipeline on small machines; see ``OrtEngine``).
+    engine : str, optional
+        ``"auto"``, ``"onnxruntime"`` or ``"openvino"`` (default: the preset's,
+        which falls back to ONNX Runtime with a warning when OpenVINO is missing).
+    precision : str, optional
+        ``"auto"``, ``"fp32"``, ``"bf16"``, ``"int8"`` or ``"fp16"`` (default: the
+        preset's when its model is used, else ``"auto"``: int8 on OpenVINO for a
+        model with an int8 form, else fp32).
+    preset : str, optional
+        ``"fast"``, ``"default"`` or ``"accurate"`` (:func:`posefast.presets`);
+        default ``"default"``.  Explicit arguments override its fields.
+    engine_options : mapping, optional
+        Extra engine settings, e.g. ``{"pinning": True, "streams": 2}`` for OpenVINO
+        (see :class:`posefast.engines.ov.OpenVINOEngine`); the chosen settings are
+        logged and in ``model_info["engine_settings"]``.
     """
 
-    def __init__(self, model: Union[str, os.PathLike] = DEFAULT_MODEL, device: str = "auto",
-                 net_height: int = 368, backend: str = "auto", config: Optional[DecodeConfig] = None,
-                 scales: Sequence[float] = (1.0,), threads: Optional[int] = None,
+    def __init__(self, model: Union[str, os.PathLike, ModelSpec, None] = None, device: str = "auto",
+                 net_height: Optional[int] = None, backend: str = "auto", config: Optional[DecodeConfig] = None,
+                 scales: Optional[Sequence[float]] = None, threads: Optional[int] = None,
                  layout: Union[str, Layout, None] = None,
                  preprocessing: Union[Preprocessing, Mapping[str, Any], None] = None,
                  inter_threads: Optional[int] = None, stride: Optional[int] = None,
-                 spin: bool = False) -> None:
+                 spin: bool = False, engine: Optional[str] = None, precision: Optional[str] = None,
+                 preset: Union[str, Preset, None] = None,
+                 engine_options: Optional[Mapping[str, Any]] = None) -> None:
         if config is not None and not isinstance(config, DecodeConfig):
             raise TypeError(f"config must be a posefast.DecodeConfig, not {type(config).__name__}")
-        self._config = config if config is not None else DecodeConfig()
+        self._preset = get_preset(preset)
+        if engine is not None:
+            check_engine(engine)
+        if precision is not None:
+            check_precision(precision)
+        self._config = config if config is not None else DecodeConfig(**self._preset.decode)
         self._backend = backend
         resolve_backend(backend)  # fail now, not on the first frame
-        if isinstance(net_height, bool) or not isinstance(net_height, (int, np.integer)):
+        if net_height is not None and (isinstance(net_height, bool) or not isinstance(net_height, (int, np.integer))):
             raise TypeError(f"net_height must be an int, got {net_height!r}")
-        self._net_height = int(net_height)
-        self._scales = self._check_scales(scales)
+        self._scales = self._check_scales(scales if scales is not None else self._preset.scales)
 
-        spec, path = self._resolve(model)
+        from_preset = model is None
+        spec, path = self._resolve(self._preset.model if from_preset else model)
         self._spec = spec
+        if net_height is None:
+            net_height = self._preset.net_height if from_preset else (spec.net_height if spec else 368)
+        self._net_height = int(net_height)
         self._layout = get_layout(layout if layout is not None else (spec.layout if spec else "coco18"))
-        base_pre = spec.preprocessing if spec else get_model(DEFAULT_MODEL).preprocessing
+        base_pre = spec.preprocessing if spec else get_model("openpose-mobilenet-v2-small").preprocessing
         self._pre = self._merge_pre(base_pre, preprocessing)
         st = stride if stride is not None else (spec.stride if spec else 8)
         if isinstance(st, bool) or not isinstance(st, (int, np.integer)) or st < 1:
@@ -225,12 +252,26 @@ class Estimator:
             log.info("net_height %d is not a multiple of %d; inputs are padded to %d", self._net_height, m,
                      math.ceil(self._net_height / m) * m)
 
-        self._session = OrtSession(path, device=device, threads=threads, inter_threads=inter_threads,
-                                   spin=spin)
+        soft_precision = precision is None and from_preset
+        choice = choose(spec, path, engine=engine if engine is not None else self._preset.engine,
+                        precision=precision if precision is not None else
+                        (self._preset.precision if from_preset else "auto"),
+                        device=device, soft_engine=engine is None, soft_precision=soft_precision)
+        if spec is not None:
+            path = model_file(spec, choice)
+        if engine_options is not None and not isinstance(engine_options, Mapping):
+            raise TypeError(f"engine_options must be a dict, not {type(engine_options).__name__}")
+        options: dict[str, Any] = {}
+        if choice.engine == "onnxruntime":
+            options = {"inter_threads": inter_threads, "spin": spin}
+        options.update(engine_options or {})
+        self._fallback = choice.note
+        self._session = open_engine(choice.engine, path, device=choice.device, precision=choice.precision,
+                                    threads=threads, **options)
         _check_declared(self._session.output_shapes, self._layout, self._session.nhwc, self._session.path)
-        log.info("Estimator: %s on %s (%s), layout %s, net_height %d, scales %s",
-                 self._session.path, self._session.device, ", ".join(self._session.providers),
-                 self._layout.name, self._net_height, self._scales)
+        log.info("Estimator: %s on %s %s (%s), layout %s, net_height %d, scales %s", self._session.path,
+                 self._session.name, self._session.device, self._session.precision, self._layout.name,
+                 self._net_height, self._scales)
 
     # -- construction helpers ------------------------------------------------
 
@@ -260,25 +301,15 @@ class Estimator:
                         f"not {type(override).__name__}")
 
     @staticmethod
-    def _resolve(model) -> tuple[Optional[ModelSpec], Path]:
+    def _resolve(model) -> tuple[Optional[ModelSpec], Optional[Path]]:
         if isinstance(model, ModelSpec):
-            spec = model
-        elif _looks_like_path(model):
+            return model, None
+        if _looks_like_path(model):
             return None, Path(model)
-        elif isinstance(model, str):
-            spec = get_model(model)
-        else:
-            raise TypeError(f"model must be a registry name or a path to an .onnx file, "
-                            f"not {type(model).__name__}")
-        found = find_model(spec.name)
-        if found is not None:
-            return spec, found
-        if not spec.auto_fetch:
-            raise FileNotFoundError(f"model {spec.name!r} is not installed (searched $POSEFAST_MODEL_PATH and "
-                                    f"the cache); run `posefast models fetch {spec.name}` first "
-                                    f"(licence: {spec.license})")
-        log.warning("model %s not found locally; downloading and converting it (one time)", spec.name)
-        return spec, fetch(spec)
+        if isinstance(model, str):
+            return get_model(model), None
+        raise TypeError(f"model must be a registry name or a path to an .onnx or OpenVINO .xml file, "
+                        f"not {type(model).__name__}")
 
     # -- public attributes ---------------------------------------------------
 
@@ -293,9 +324,24 @@ class Estimator:
         return self._session.device
 
     @property
+    def engine(self) -> str:
+        """``"onnxruntime"`` or ``"openvino"``: the engine running the network."""
+        return self._session.name
+
+    @property
+    def precision(self) -> str:
+        """``"fp32"``, ``"bf16"``, ``"int8"`` or ``"fp16"``: the arithmetic the network runs in."""
+        return self._session.precision
+
+    @property
+    def preset(self) -> str:
+        """Name of the preset the unset options came from."""
+        return self._preset.name
+
+    @property
     def providers(self) -> list[str]:
-        """ONNX Runtime execution providers of the session, in priority order."""
-        return list(self._session.providers)
+        """ONNX Runtime execution providers of the session, in priority order (``[]`` on OpenVINO)."""
+        return list(getattr(self._session, "providers", []))
 
     @property
     def scales(self) -> tuple[float, ...]:
@@ -316,7 +362,8 @@ class Estimator:
         return {
             "name": self._spec.name if self._spec else s.path.stem,
             "path": str(s.path),
-            "source_format": self._spec.format if self._spec else "onnx",
+            "source_format": self._spec.format if self._spec else
+            ("openvino" if s.path.suffix.lower() == ".xml" else "onnx"),
             "description": self._spec.description if self._spec else "",
             "license": self._spec.license if self._spec else "",
             "layout": self._layout.name,
@@ -327,13 +374,19 @@ class Estimator:
             "input": {"name": s.input_name, "shape": list(s.input_shape), "nhwc": s.nhwc},
             "outputs": [{"name": n, "shape": list(sh)} for n, sh in zip(s.output_names, s.output_shapes)],
             "device": s.device,
-            "providers": list(s.providers),
+            "providers": self.providers,
+            "engine": s.name,
+            "precision": s.precision,
+            "preset": self._preset.name,
+            "engine_settings": s.describe(),
+            "fallback": self._fallback or None,
         }
 
     def __repr__(self) -> str:
         name = self._spec.name if self._spec else str(self._session.path)
-        return (f"Estimator(model={name!r}, device={self.device!r}, layout={self._layout.name!r}, "
-                f"net_height={self._net_height}, scales={self._scales})")
+        return (f"Estimator(model={name!r}, engine={self.engine!r}, precision={self.precision!r}, "
+                f"device={self.device!r}, layout={self._layout.name!r}, net_height={self._net_height}, "
+                f"scales={self._scales})")
 
     # -- stages --------------------------------------------------------------
 

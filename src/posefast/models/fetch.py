@@ -1,7 +1,9 @@
 """Download registry models into the cache, verify them, convert them to ONNX.
 
 ``fetch(name)`` leaves ``<cache>/<name>/model.onnx`` (see
-:mod:`posefast.models.registry` for the cache location).  Every file is written to
+:mod:`posefast.models.registry` for the cache location); for an OpenVINO IR model
+it leaves the IR ``<cache>/<name>/<variant>/*.xml|.bin`` instead (ONNX Runtime gets
+it converted to ONNX on first use: :func:`locate_onnx`).  Every file is written to
 a temporary name in the destination folder and moved into place with
 ``os.replace`` only once complete and verified, so the cache never holds a partial
 or corrupt file, even when the download is interrupted or two processes fetch at
@@ -12,7 +14,8 @@ Source URLs
 The manifest lists each file's public URL(s), tried in order.  A mirror replaces
 them all: ``fetch(..., base_url="https://mirror/dir/")`` or the environment
 variable ``POSEFAST_MODEL_BASE_URL`` downloads ``<base_url>/<filename>`` instead
-(the sha256 check still applies).  ``file://`` URLs work too.
+(the sha256 check still applies; an OpenVINO IR file is ``<base_url>/<variant>/<filename>``,
+as Open Model Zoo lays them out).  ``file://`` URLs work too.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
-from .registry import ModelFile, ModelSpec, cache_dir as default_cache_dir, get_model
+from .registry import (ModelFile, ModelSpec, cache_dir as default_cache_dir, find_ir, find_model, find_sources,
+                       get_model)
 
-__all__ = ["ChecksumError", "FetchError", "convert_sources", "download_file", "fetch", "sha256_file"]
+__all__ = ["ChecksumError", "FetchError", "convert_sources", "download_file", "fetch", "locate_ir", "locate_onnx",
+           "sha256_file"]
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +198,7 @@ def _urls_for(f: ModelFile, base_url: Optional[str], urls: Optional[Mapping[str,
         return [urls[f.filename]]
     base = base_url if base_url is not None else os.environ.get("POSEFAST_MODEL_BASE_URL", "").strip()
     if base:
-        return [base.rstrip("/") + "/" + f.filename]
+        return [base.rstrip("/") + "/" + f.relpath]  # IR files: <base>/<variant>/<filename>
     return list(f.urls)
 
 
@@ -302,7 +307,7 @@ def _writable_cache(root: Path, folder: Path, name: str) -> None:
 def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
           cache_dir: Optional[PathLike] = None, base_url: Optional[str] = None,
           urls: Optional[Mapping[str, str]] = None, force: bool = False,
-          progress: Optional[bool] = None, timeout: float = 60.0) -> Path:
+          progress: Optional[bool] = None, timeout: float = 60.0, variant: Optional[str] = None) -> Path:
     """Download, verify and (if needed) convert a registry model into the cache.
 
     Parameters
@@ -322,11 +327,15 @@ def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
         tqdm progress bars (default: only when stderr is a terminal).
     timeout : float
         Socket timeout in seconds.
+    variant : str, optional
+        OpenVINO IR models: the release to download (``"FP16-INT8"``, ``"FP32"``,
+        ``"FP16"``; default the first in the manifest).
 
     Returns
     -------
     Path
-        ``<cache>/<name>/model.onnx``.
+        ``<cache>/<name>/model.onnx``, or for an OpenVINO model the IR's
+        ``<cache>/<name>/<variant>/<name>.xml`` (no conversion).
 
     Raises
     ------
@@ -338,6 +347,10 @@ def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
     spec = get_model(model)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = root / spec.name
+    if spec.format == "openvino":
+        return _fetch_ir(spec, folder, variant, base_url, urls, force, progress, timeout)
+    if variant is not None:
+        raise ValueError(f"model {spec.name!r} ({spec.format}) has no variants; variant= is for OpenVINO IR models")
     target = folder / "model.onnx"
     if target.is_file() and not force:
         log.debug("%s already in the cache: %s", spec.name, target)
@@ -360,3 +373,116 @@ def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
     convert_sources(spec.format, sources, target)
     log.info("%s is ready: %s", spec.name, target)
     return target
+
+
+def _writable(folder: Path) -> Path:
+    """Create ``folder`` (and parents) or say which directory is read-only and how to fix it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ok = os.access(folder, os.W_OK)
+    except OSError as exc:
+        raise PermissionError(f"cannot create the model cache folder {folder} ({exc.strerror or exc}); set "
+                              "POSEFAST_CACHE_DIR to a writable directory") from None
+    if not ok:
+        raise PermissionError(f"the model cache folder {folder} is not writable; set POSEFAST_CACHE_DIR to a "
+                              "writable directory")
+    return folder
+
+
+def _fetch_ir(spec: ModelSpec, folder: Path, variant: Optional[str], base_url: Optional[str],
+              urls: Optional[Mapping[str, str]], force: bool, progress: Optional[bool], timeout: float) -> Path:
+    variants = spec.variants()
+    variant = variant if variant is not None else variants[0]
+    if variant not in variants:
+        raise ValueError(f"model {spec.name!r} has no IR variant {variant!r}; it has {', '.join(variants)}")
+    if spec.license:
+        log.info("%s: licence: %s", spec.name, spec.license)
+    sub = _writable(folder / variant)
+    for f in spec.files:
+        if f.variant != variant:
+            continue
+        path = sub / f.filename
+        if force or not _have(path, f):
+            download_file(_urls_for(f, base_url, urls), path, f.sha256, f.size, progress, timeout)
+    xml = sub / spec.file("xml", variant).filename
+    log.info("%s %s is ready: %s", spec.name, variant, xml)
+    return xml
+
+
+def _not_installed(spec: ModelSpec, what: str) -> FileNotFoundError:
+    return FileNotFoundError(f"model {spec.name!r} ({what}) is not installed (searched $POSEFAST_MODEL_PATH and the "
+                             f"cache); run `posefast models fetch {spec.name}` first (licence: {spec.license})")
+
+
+def locate_ir(model: Union[str, ModelSpec], variants: Sequence[str], *,
+              cache_dir: Optional[PathLike] = None, fetch_missing: Optional[bool] = None) -> Path:
+    """The ``.xml`` of the first of ``variants`` found; else download the first one.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        An OpenVINO IR model of the registry.
+    variants : sequence of str
+        IR variants acceptable, best first.
+    cache_dir : path, optional
+    fetch_missing : bool, optional
+        Download when none is found (default: the entry's ``auto_fetch``).
+    """
+    spec = get_model(model)
+    if spec.format != "openvino":
+        raise ValueError(f"model {spec.name!r} is {spec.format}, not an OpenVINO IR")
+    if not variants:
+        raise ValueError(f"no IR variant asked for model {spec.name!r}")
+    for v in variants:
+        found = find_ir(spec, v, cache_dir)
+        if found is not None:
+            return found
+    if not (spec.auto_fetch if fetch_missing is None else fetch_missing):
+        raise _not_installed(spec, f"IR {variants[0]}")
+    log.warning("model %s (%s) not found locally; downloading it (one time)", spec.name, variants[0])
+    return fetch(spec, cache_dir=cache_dir, variant=variants[0])
+
+
+def locate_onnx(model: Union[str, ModelSpec], *, cache_dir: Optional[PathLike] = None,
+                fetch_missing: Optional[bool] = None) -> Path:
+    """The float ONNX model of a registry entry, converting it into the cache once.
+
+    Order: ``<dir>/<name>/model.onnx`` on the search path; else source files found on
+    the search path (a TensorFlow graph, Caffe files, or an OpenVINO IR: FP32, then
+    FP16, then the INT8 IR with its FakeQuantize ops dropped) converted to
+    ``<cache>/<name>/model.onnx`` (never into the folder the sources are in: that
+    may be read-only); else a download into the cache (when ``fetch_missing``,
+    default the entry's ``auto_fetch``) and a conversion.
+
+    Raises
+    ------
+    FileNotFoundError
+        Not installed and not to be downloaded.
+    PermissionError
+        The cache is not writable (the message names it and ``POSEFAST_CACHE_DIR``).
+    """
+    spec = get_model(model)
+    found = find_model(spec.name, cache_dir)
+    if found is not None:
+        return found
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = root / spec.name / "model.onnx"
+    if spec.format == "openvino":
+        for v in spec.float_variants() + spec.int8_variants():
+            sources = find_sources(spec, cache_dir, variant=v)
+            if sources is not None:
+                break
+    else:
+        sources = find_sources(spec, cache_dir) if spec.format != "onnx" else None
+    if sources is not None:
+        _writable(target.parent)
+        log.warning("converting %s to ONNX from %s into the cache (one time): %s", spec.name,
+                    Path(next(iter(sources.values()))).parent, target)
+        return convert_sources(spec.format, sources, target)
+    if not (spec.auto_fetch if fetch_missing is None else fetch_missing):
+        raise _not_installed(spec, "ONNX or its sources")
+    log.warning("model %s not found locally; downloading and converting it (one time)", spec.name)
+    if spec.format != "openvino":
+        return fetch(spec, cache_dir=cache_dir)
+    xml = fetch(spec, cache_dir=cache_dir, variant=(spec.float_variants() or spec.variants())[0])
+    return convert_sources("openvino", {"xml": xml, "bin": xml.with_suffix(".bin")}, target)

@@ -3,13 +3,17 @@
 The registry is data: ``manifest.json`` beside this module (installed with the
 package; ``models/manifest.json`` at the top of the repository is an identical
 copy).  Each entry names the public source file(s) of a model, their sha256, the
-source format (``onnx``, ``tensorflow`` or ``caffe``), the skeleton layout, the
-network stride and the preprocessing the network was trained with.
+source format (``onnx``, ``tensorflow``, ``caffe`` or ``openvino``), the skeleton
+layout, the network stride, its natural net height, the precisions it offers and
+the preprocessing the network was trained with.
 
 Where models live
 -----------------
-A model called ``NAME`` is the file ``<dir>/NAME/model.onnx``.  Directories are
-searched in this order:
+A model called ``NAME`` is the file ``<dir>/NAME/model.onnx`` (the float ONNX
+model, converted from its sources when needed); its sources are
+``<dir>/NAME/<filename>`` (TensorFlow, Caffe) or, for an OpenVINO IR,
+``<dir>/NAME/<variant>/<filename>`` (e.g. ``FP16-INT8/human-pose-estimation-0001.xml``,
+as Open Model Zoo lays them out).  Directories are searched in this order:
 
 1. each directory of ``POSEFAST_MODEL_PATH`` (``os.pathsep``-separated), so tests,
    CI and offline installs can point at a folder of ready models;
@@ -37,7 +41,9 @@ __all__ = [
     "Preprocessing",
     "cache_dir",
     "describe",
+    "find_ir",
     "find_model",
+    "find_sources",
     "get_model",
     "list_models",
     "load_manifest",
@@ -47,8 +53,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "openpose-mobilenet-v2-small"
-FORMATS = ("onnx", "tensorflow", "caffe")
+DEFAULT_MODEL = "human-pose-estimation-0001"
+FORMATS = ("onnx", "tensorflow", "caffe", "openvino")
+#: source files each format needs, by role
+FORMAT_ROLES = {"onnx": ("onnx",), "tensorflow": ("graph",), "caffe": ("prototxt", "caffemodel"),
+                "openvino": ("xml", "bin")}
+MODEL_PRECISIONS = ("fp32", "bf16", "int8", "fp16")
 _INTERPOLATIONS = ("nearest", "linear", "cubic", "area", "lanczos")
 _OUTPUTS = ("concatenated", "separate", "auto")
 
@@ -131,9 +141,13 @@ class ModelFile:
     Attributes
     ----------
     role : str
-        ``"onnx"``, ``"graph"`` (TensorFlow frozen GraphDef), ``"prototxt"`` or ``"caffemodel"``.
+        ``"onnx"``, ``"graph"`` (TensorFlow frozen GraphDef), ``"prototxt"``,
+        ``"caffemodel"``, ``"xml"`` or ``"bin"`` (OpenVINO IR).
     filename : str
         Name the file is stored under in the cache.
+    variant : str or None
+        OpenVINO IR release the file belongs to (``"FP32"``, ``"FP16"``,
+        ``"FP16-INT8"``); the file lives in a sub-folder of that name.
     urls : tuple of str
         Public download URLs, tried in order.
     sha256 : str or None
@@ -147,10 +161,19 @@ class ModelFile:
     urls: tuple[str, ...]
     sha256: Optional[str] = None
     size: Optional[int] = None
+    variant: Optional[str] = None
+
+    @property
+    def relpath(self) -> str:
+        """Where the file lives inside the model's folder (``variant/filename`` or ``filename``)."""
+        return f"{self.variant}/{self.filename}" if self.variant else self.filename
 
     def __post_init__(self) -> None:
         if not self.filename or os.path.basename(self.filename) != self.filename:
             raise ValueError(f"model file name must be a plain file name, got {self.filename!r}")
+        if self.variant is not None and (not self.variant or os.path.basename(self.variant) != self.variant
+                                         or self.variant.startswith(".")):
+            raise ValueError(f"model file variant must be a plain folder name, got {self.variant!r}")
         if isinstance(self.urls, str):
             object.__setattr__(self, "urls", (self.urls,))
         else:
@@ -171,7 +194,7 @@ class ModelSpec:
     name : str
     description : str
     format : str
-        Source format: ``"onnx"``, ``"tensorflow"`` or ``"caffe"``.
+        Source format: ``"onnx"``, ``"tensorflow"``, ``"caffe"`` or ``"openvino"``.
     files : tuple of ModelFile
     layout : str
         Skeleton layout name (``"coco18"``, ``"body25"``, ``"mpi15"``).
@@ -180,6 +203,11 @@ class ModelSpec:
     outputs : str
         ``"concatenated"`` (one output, heatmaps then PAFs), ``"separate"`` (two
         outputs, told apart by channel count) or ``"auto"``.
+    net_height : int
+        The network input height it was made for (used when none is asked for).
+    precisions : tuple of str
+        What it offers: ``"fp32"``, ``"bf16"`` (the float model in bf16, where the
+        CPU has it), ``"int8"`` (an INT8 OpenVINO IR), ``"fp16"``.
     preprocessing : Preprocessing
     auto_fetch : bool
         Whether :class:`~posefast.Estimator` may download it on first use.
@@ -194,6 +222,8 @@ class ModelSpec:
     layout: str = "coco18"
     stride: int = 8
     outputs: str = "auto"
+    net_height: int = 368
+    precisions: tuple[str, ...] = ("fp32",)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     auto_fetch: bool = False
     license: str = ""
@@ -209,19 +239,55 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: stride must be a positive int, got {self.stride!r}")
         if self.outputs not in _OUTPUTS:
             raise ValueError(f"model {self.name!r}: outputs must be one of {_OUTPUTS}, got {self.outputs!r}")
+        if isinstance(self.net_height, bool) or not isinstance(self.net_height, int) \
+                or not 16 <= self.net_height <= 4096:
+            raise ValueError(f"model {self.name!r}: net_height must be an int in [16, 4096], got {self.net_height!r}")
+        object.__setattr__(self, "precisions", tuple(self.precisions))
+        bad = [p for p in self.precisions if p not in MODEL_PRECISIONS]
+        if bad or "fp32" not in self.precisions:
+            raise ValueError(f"model {self.name!r}: precisions must include 'fp32' and be among "
+                             f"{MODEL_PRECISIONS}, got {list(self.precisions)}")
         object.__setattr__(self, "files", tuple(self.files))
-        roles = {f.role for f in self.files}
-        need = {"onnx": {"onnx"}, "tensorflow": {"graph"}, "caffe": {"prototxt", "caffemodel"}}[self.format]
-        if not need <= roles:
-            raise ValueError(f"model {self.name!r} ({self.format}) needs files with roles {sorted(need)}, "
-                             f"has {sorted(roles)}")
-
-    def file(self, role: str) -> ModelFile:
-        """The source file with this role."""
+        need = set(FORMAT_ROLES[self.format])
+        groups: dict[Optional[str], set] = {}
         for f in self.files:
-            if f.role == role:
+            groups.setdefault(f.variant, set()).add(f.role)
+        if self.format == "openvino":
+            if None in groups:
+                raise ValueError(f"model {self.name!r}: every OpenVINO IR file needs a 'variant' (e.g. 'FP32')")
+        elif set(groups) != {None}:
+            raise ValueError(f"model {self.name!r}: only OpenVINO IR files have variants")
+        for variant, roles in groups.items():
+            if not need <= roles:
+                what = f" variant {variant!r}" if variant else ""
+                raise ValueError(f"model {self.name!r} ({self.format}){what} needs files with roles {sorted(need)}, "
+                                 f"has {sorted(roles)}")
+        if "int8" in self.precisions and not self.int8_variants():
+            raise ValueError(f"model {self.name!r} lists precision 'int8' but has no INT8 IR variant")
+
+    def file(self, role: str, variant: Optional[str] = None) -> ModelFile:
+        """The source file with this role (of this IR variant)."""
+        for f in self.files:
+            if f.role == role and (variant is None or f.variant == variant):
                 return f
-        raise KeyError(f"model {self.name!r} has no {role!r} file")
+        raise KeyError(f"model {self.name!r} has no {role!r} file" + (f" in variant {variant!r}" if variant else ""))
+
+    def variants(self) -> list[str]:
+        """OpenVINO IR variants, in manifest order (empty for other formats)."""
+        out: list[str] = []
+        for f in self.files:
+            if f.variant is not None and f.variant not in out:
+                out.append(f.variant)
+        return out
+
+    def int8_variants(self) -> list[str]:
+        """IR variants with int8 arithmetic (names containing ``INT8``, Open Model Zoo's convention)."""
+        return [v for v in self.variants() if "INT8" in v.upper()]
+
+    def float_variants(self) -> list[str]:
+        """IR variants of the float model, FP32 before FP16."""
+        rest = [v for v in self.variants() if v not in self.int8_variants()]
+        return sorted(rest, key=lambda v: (v.upper() != "FP32", rest.index(v)))
 
     @staticmethod
     def from_dict(name: str, d: Mapping[str, Any]) -> "ModelSpec":
@@ -245,11 +311,13 @@ class ModelSpec:
             "name": self.name,
             "description": self.description,
             "format": self.format,
-            "files": [{"role": f.role, "filename": f.filename, "urls": list(f.urls),
-                       "sha256": f.sha256, "size": f.size} for f in self.files],
+            "files": [{"role": f.role, **({"variant": f.variant} if f.variant else {}), "filename": f.filename,
+                       "urls": list(f.urls), "sha256": f.sha256, "size": f.size} for f in self.files],
             "layout": self.layout,
             "stride": self.stride,
             "outputs": self.outputs,
+            "net_height": self.net_height,
+            "precisions": list(self.precisions),
             "preprocessing": self.preprocessing.as_dict(),
             "auto_fetch": self.auto_fetch,
             "license": self.license,
@@ -340,9 +408,43 @@ def find_model(name: str, cache: Union[str, os.PathLike, None] = None) -> Option
     return None
 
 
+def find_ir(spec: ModelSpec, variant: str, cache: Union[str, os.PathLike, None] = None) -> Optional[Path]:
+    """The ``.xml`` of an IR variant in the first search directory holding it, else None.
+
+    Only the ``.xml`` is looked for: a missing ``.bin`` beside it is reported when
+    the model is loaded, with the folder to fix.
+    """
+    xml = spec.file("xml", variant)
+    for d in search_path(cache):
+        p = d / spec.name / xml.relpath
+        if p.is_file():
+            return p
+    return None
+
+
+def find_sources(spec: ModelSpec, cache: Union[str, os.PathLike, None] = None,
+                 variant: Optional[str] = None) -> Optional[dict[str, Path]]:
+    """Source files (role -> path) in the first search directory holding all of them, else None."""
+    files = [f for f in spec.files if variant is None or f.variant == variant]
+    for d in search_path(cache):
+        paths = {f.role: d / spec.name / f.relpath for f in files}
+        if paths and all(p.is_file() for p in paths.values()):
+            return paths
+    return None
+
+
 def describe(spec: ModelSpec, cache: Union[str, os.PathLike, None] = None) -> dict[str, Any]:
-    """Registry entry plus where it is installed here (``path``: str or None)."""
+    """Registry entry plus where it is installed here.
+
+    ``path``: the ONNX model, or for an OpenVINO model without one the first IR
+    ``.xml`` found (str or None); ``ir``: for OpenVINO models, each variant's
+    ``.xml`` found (or None).
+    """
     d = spec.as_dict()
     p = find_model(spec.name, cache)
     d["path"] = str(p) if p is not None else None
+    if spec.format == "openvino":
+        d["ir"] = {v: (str(x) if (x := find_ir(spec, v, cache)) is not None else None) for v in spec.variants()}
+        if d["path"] is None:
+            d["path"] = next((x for x in d["ir"].values() if x is not None), None)
     return d
