@@ -63,7 +63,7 @@ _PRESETS = (
     Preset("fast", "human-pose-estimation-0001", "openvino", "int8", 256,
            description="Lightweight OpenPose INT8 at 256 px: the fastest, for small or near people"),
     Preset("default", "human-pose-estimation-0001", "openvino", "int8", 368,
-           description="Lightweight OpenPose INT8 at 368 px: the best accuracy per second on a CPU"),
+           description="Lightweight OpenPose INT8 at 368 px: the most accurate single scale (on AVX2-only CPUs about half the frame rate of fast)"),
     Preset("accurate", "human-pose-estimation-0001", "openvino", "int8", 456, scales=(1.0, 0.75, 0.5),
            description="Lightweight OpenPose INT8 at 456 px, three scales averaged: the most accurate"),
 )
