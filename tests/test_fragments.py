@@ -1,7 +1,7 @@
 """Whole people instead of fragments (DecodeConfig.merge_fragments, the rule in
 posefast/_reference/assemble.py): the same answer in every backend, and the figures
 of issue 8 that are cheap enough for CI on the real model's maps (the dance.mp4
-tracking figure is in bench/test_fragments.py)."""
+tracking figure is in bench/test_fragments_bench.py)."""
 
 import numpy as np
 import pytest
