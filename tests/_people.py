@@ -1,6 +1,6 @@
 """Measuring whole people (issue 8, fragments): track ids on dance.mp4, people per
 shared photo, AP on ../shared/data/coco_mini.  Shared by tests/test_fragments.py and
-bench/test_fragments.py; maps come from the shared model as in _maps.py."""
+bench/test_fragments_bench.py; maps come from the shared model as in _maps.py."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class DecodeConfig:
         types both hold at most ``merge_fragments`` times that person's box
         diagonal) is absorbed by it: its keypoints of types the other lacks join
         the other, and it is dropped (rule in :mod:`posefast._reference.assemble`).
-        Default 0.4 (measured in ``bench/test_fragments.py``); 0 disables, as
+        Default 0.4 (measured in ``bench/test_fragments_bench.py``); 0 disables, as
         OpenPose does.
     number_people_max : int or None
         Keep at most this many people (after the person filter): OpenPose's
