@@ -168,6 +168,27 @@ def test_one_input_keeps_the_single_input_path(tmp_path, monkeypatch):
     assert batch.is_batch(parse(["run", "v/a.mp4", "--output-dir", "o"]))
     assert batch.is_batch(parse(["run", "--inputs-from", "l.txt", "v/a.mp4"]))
     # `--ray` before the inputs: the first input is not taken for a Ray address
-    args = parse(["run", "--ray", "v/a.mp4", "v/b.mp4", "--output-dir", "o"])
+    from posefast.cli import _split_ray_flag
+
+    args = parse(_split_ray_flag(["run", "--ray", "v/a.mp4", "v/b.mp4", "--output-dir", "o"]))
     plan = batch.make_plan(args)
     assert plan.inputs == ["v/a.mp4", "v/b.mp4"] and args.ray == ""
+
+
+def test_ray_without_address_does_not_swallow_the_input(tmp_path):
+    """`posefast run --ray clip.mp4`: the word after --ray is an input, not a Ray address."""
+    from posefast.cli import _split_ray_flag, build_parser
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    parser = build_parser()
+    cases = [
+        (["run", "--ray", str(clip), "--output-dir", "o"], "", [str(clip)]),
+        (["run", "--ray", "auto", str(clip)], "auto", [str(clip)]),
+        (["run", "--ray", "127.0.0.1:6379", str(clip)], "127.0.0.1:6379", [str(clip)]),
+        (["run", "--ray", str(tmp_path / "*.mp4")], "", [str(tmp_path / "*.mp4")]),
+        (["run", str(clip), "--ray"], "", [str(clip)]),
+    ]
+    for argv, address, inputs in cases:
+        args = parser.parse_args(_split_ray_flag(argv))
+        assert (args.ray, args.input) == (address, inputs), argv

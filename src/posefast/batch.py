@@ -714,9 +714,6 @@ class Plan:
 def make_plan(args: argparse.Namespace) -> Plan:
     """Check the options and inputs of a many-input run (raises BatchUsageError, before work)."""
     tokens = args.input if isinstance(args.input, list) else [args.input]
-    if args.ray and os.path.exists(args.ray):  # `--ray a.mp4 b.mp4`: argparse took an input for the address
-        tokens, args.ray = [args.ray, *tokens], ""
-        args.input = tokens
     inputs = expand_inputs(tokens, args.inputs_from)
     if not args.output_dir:
         hint = (" (an unquoted pattern of images was expanded by the shell: quote it to process the "

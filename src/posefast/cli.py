@@ -673,11 +673,30 @@ def _third_party_logs(quiet: bool, verbose: bool) -> None:
             pass
 
 
+def _split_ray_flag(argv: Sequence[str]) -> list[str]:
+    """``--ray INPUT``: the optional ADDRESS of ``--ray`` would swallow the first input.
+
+    When the word after ``--ray`` is an input (an existing path, a glob, ``@list``, a media
+    URL) rather than a Ray address (``auto``, ``HOST:PORT``, ``ray://...``), it is given back
+    to the inputs and ``--ray`` starts a local Ray, as ``--ray`` alone does.
+    """
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        if word != "--ray":
+            continue
+        nxt = out[i + 1]
+        looks_like_input = (os.path.exists(nxt) or nxt.startswith("@") or any(c in nxt for c in "*?[")
+                            or nxt.lower().startswith(("http://", "https://")))
+        if looks_like_input and not nxt.startswith("-"):
+            out[i] = "--ray="
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``posefast`` command; returns the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_split_ray_flag(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
