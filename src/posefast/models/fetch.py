@@ -301,7 +301,7 @@ def _writable_cache(root: Path, folder: Path, name: str) -> None:
             f"the model cache {root} is not writable ({exc.strerror or exc}: {exc.filename or folder}); point "
             f"POSEFAST_CACHE_DIR at a writable folder (e.g. POSEFAST_CACHE_DIR=$HOME/posefast-cache), pass "
             f"--cache-dir to `posefast models fetch`, or set POSEFAST_MODEL_PATH to a folder that already holds "
-            f"{name}/model.onnx") from exc
+            f"the model {name}") from exc
 
 
 def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
@@ -375,20 +375,6 @@ def fetch(model: Union[str, ModelSpec] = "openpose-mobilenet-v2-small", *,
     return target
 
 
-def _writable(folder: Path) -> Path:
-    """Create ``folder`` (and parents) or say which directory is read-only and how to fix it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        ok = os.access(folder, os.W_OK)
-    except OSError as exc:
-        raise PermissionError(f"cannot create the model cache folder {folder} ({exc.strerror or exc}); set "
-                              "POSEFAST_CACHE_DIR to a writable directory") from None
-    if not ok:
-        raise PermissionError(f"the model cache folder {folder} is not writable; set POSEFAST_CACHE_DIR to a "
-                              "writable directory")
-    return folder
-
-
 def _fetch_ir(spec: ModelSpec, folder: Path, variant: Optional[str], base_url: Optional[str],
               urls: Optional[Mapping[str, str]], force: bool, progress: Optional[bool], timeout: float) -> Path:
     variants = spec.variants()
@@ -397,7 +383,8 @@ def _fetch_ir(spec: ModelSpec, folder: Path, variant: Optional[str], base_url: O
         raise ValueError(f"model {spec.name!r} has no IR variant {variant!r}; it has {', '.join(variants)}")
     if spec.license:
         log.info("%s: licence: %s", spec.name, spec.license)
-    sub = _writable(folder / variant)
+    sub = folder / variant
+    _writable_cache(folder.parent, sub, spec.name)
     for f in spec.files:
         if f.variant != variant:
             continue
@@ -475,7 +462,7 @@ def locate_onnx(model: Union[str, ModelSpec], *, cache_dir: Optional[PathLike] =
     else:
         sources = find_sources(spec, cache_dir) if spec.format != "onnx" else None
     if sources is not None:
-        _writable(target.parent)
+        _writable_cache(root, target.parent, spec.name)
         log.warning("converting %s to ONNX from %s into the cache (one time): %s", spec.name,
                     Path(next(iter(sources.values()))).parent, target)
         return convert_sources(spec.format, sources, target)
