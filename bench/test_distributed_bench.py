@@ -63,7 +63,7 @@ def test_throughput_grows_with_ray_workers(benchmark, ray_session, model_onnx, d
         out = tmp_path / tag
         t0 = time.perf_counter()
         code = main(["run", *inputs, "--output-dir", str(out), "--duration", str(seconds), "--threads", "2",
-                     "--model", str(model_onnx), "--write-json", "json", "--write-table", "poses.csv", "--quiet"])
+                     "--model", str(model_onnx), "--engine", "onnxruntime", "--write-json", "json", "--write-table", "poses.csv", "--quiet"])
         results.setdefault("sequential, 2 threads", []).append(time.perf_counter() - t0)
         assert code == EXIT_OK
         outs[tag] = _outputs(out)
@@ -72,7 +72,7 @@ def test_throughput_grows_with_ray_workers(benchmark, ray_session, model_onnx, d
         out = tmp_path / f"ray{workers}"
         t0 = time.perf_counter()
         reports = distributed.run(inputs, out, workers=workers, threads_per_worker=1, duration=seconds,
-                                  model=str(model_onnx), write=write)
+                                  model=str(model_onnx), engine="onnxruntime", write=write)
         results.setdefault(f"Ray, {workers} worker{'s' if workers > 1 else ''} x 1 thread", []).append(
             time.perf_counter() - t0)
         assert all(r.status == "ok" for r in reports), reports
