@@ -8,10 +8,12 @@
 // (clamped; lo = -2, hi = 2 for every s >= 2) and is at most B * max |raw| there
 // (B = PhaseTable::cull_bound).  Raw cells whose |value| could lift a tile value
 // over the threshold are marked; only tiles whose support holds a marked cell can
-// hold a peak, and only those are scanned.  Values needed elsewhere (NMS neighbours,
-// refinement windows) are evaluated on demand, tile by tile, with the exact formula
-// of the reference, so every value used equals the reference's full-grid value bit
-// for bit.
+// hold a peak.  Those are culled once more by a separable weighted bound on their
+// support, and only the survivors are evaluated and scanned.  Values needed
+// elsewhere (NMS neighbours outside the tile, read only for a value that passed its
+// in-tile neighbours; refinement windows) are evaluated on demand, tile by tile, with
+// the exact formula of the reference, so every value used equals the reference's
+// full-grid value bit for bit.
 #include "posefast/peaks.hpp"
 
 #include <algorithm>
@@ -280,18 +282,49 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     }
 
     // Mostly needed (noisy or crowded maps): evaluate the whole channel row-shared.
-    if (static_cast<int64_t>(ws.needed.size()) * 3 > h * w) g.evaluate_all();
+    const bool dense = static_cast<int64_t>(ws.needed.size()) * 3 > h * w;
+    if (dense) g.evaluate_all();
 
-    // 3 x 3 NMS on a window of the tile and a 1-value border taken from its 8
-    // neighbour tiles (evaluated only for tiles holding a value above the threshold).
-    // Outside the grid the border is -inf: a value above thr (so not NaN) is strictly
-    // above -inf, which passes both tests exactly as a skipped neighbour does.
+    // Second, tighter cull per listed tile (sparse channels only): every value of the
+    // tile is a sum over its support of (phase weight product) x (raw value), so
+    // |value| <= sum_r a_r sum_c a_c |raw(r, c)| with a_m = max over phases of the
+    // |weight| on support offset m (separable; computed in float64 and inflated far
+    // above its rounding error).  A tile whose bound is <= thr holds no value above
+    // thr and is skipped unevaluated.  NaN in the support makes the bound NaN, which
+    // is not <= thr: such tiles are evaluated.
+    double amax[8] = {};
+    const int span = t.hi - t.lo + 1;  // 5 for every s >= 2
+    for (int p = 0; p < s; ++p) {
+        for (int m = 0; m < 4; ++m) {
+            const int at = t.first[p] + m - t.lo;
+            amax[at] = std::max(amax[at], std::fabs(t.w[p][m]));
+        }
+    }
+    auto bound_of = [&](int64_t i, int64_t j) {
+        const bool inside = j + t.lo >= 0 && j + t.hi < w;
+        double sum = 0.0;
+        for (int r = 0; r < span; ++r) {
+            const float* row = ch + clamp_index(i + t.lo + r, h) * w;
+            double hs = 0.0;
+            for (int c = 0; c < span; ++c) {
+                const int64_t col = inside ? j + t.lo + c : clamp_index(j + t.lo + c, w);
+                hs += amax[c] * std::fabs(static_cast<double>(row[col]));
+            }
+            sum += amax[r] * hs;
+        }
+        return sum * (1.0 + 1e-9);
+    };
+
+    // 3 x 3 NMS.  Neighbours inside the tile are tested first; one outside it is read
+    // from the neighbour tile, evaluated only then (most values above the threshold
+    // fail an in-tile test, so most neighbour tiles are never evaluated).  Outside the
+    // grid a neighbour is -inf: a value above thr (so not NaN) is strictly above
+    // -inf, which passes both tests exactly as a skipped neighbour does.
     const int64_t gw = w * s;
-    const int ws2 = s + 2;
-    double win[(kMaxUpsample + 2) * (kMaxUpsample + 2)];
     const double ninf = -std::numeric_limits<double>::infinity();
     for (const int64_t cell : ws.needed) {
         const int64_t i = cell / w, j = cell - (cell / w) * w;
+        if (!dense && bound_of(i, j) <= thr) continue;
         const size_t tile = g.tile(i, j);
         {
             const double* tv = g.data() + tile;
@@ -299,43 +332,51 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
             for (int k = 0; k < s * s; ++k) any |= static_cast<int>(tv[k] > thr);
             if (!any) continue;
         }
-        // Offsets of the 3 x 3 tiles around (i, j) (evaluating may move the pool).
-        size_t nt[3][3];
-        bool in[3][3];
-        for (int di = 0; di < 3; ++di) {
-            for (int dj = 0; dj < 3; ++dj) {
-                const int64_t ti = i + di - 1, tj = j + dj - 1;
-                in[di][dj] = ti >= 0 && ti < h && tj >= 0 && tj < w;
-                nt[di][dj] = (di == 1 && dj == 1) ? tile : (in[di][dj] ? g.tile(ti, tj) : 0);
-            }
-        }
-        const double* pool = g.data();
-        // window row r = 0..s+1 is grid row i*s - 1 + r; column c likewise.
-        for (int r = 0; r < ws2; ++r) {
-            const int di = r == 0 ? 0 : (r == ws2 - 1 ? 2 : 1);
-            const int qq = r == 0 ? s - 1 : (r == ws2 - 1 ? 0 : r - 1);
-            double* wr = win + r * ws2;
-            // left border
-            wr[0] = in[di][0] ? pool[nt[di][0] + static_cast<size_t>(qq * s + s - 1)] : ninf;
-            if (in[di][1]) {
-                const double* src = pool + nt[di][1] + static_cast<size_t>(qq * s);
-                for (int p = 0; p < s; ++p) wr[1 + p] = src[p];
-            } else {
-                for (int p = 0; p < s; ++p) wr[1 + p] = ninf;
-            }
-            wr[s + 1] = in[di][2] ? pool[nt[di][2] + static_cast<size_t>(qq * s)] : ninf;
-        }
+        // Value at tile-local row q, column p, each in -1 .. s (the pool may move when a
+        // neighbour tile is evaluated, so it is re-read each time).
+        auto outside = [&](int q, int p) {
+            const int di = q < 0 ? -1 : (q >= s ? 1 : 0), dj = p < 0 ? -1 : (p >= s ? 1 : 0);
+            const int64_t ti = i + di, tj = j + dj;
+            if (ti < 0 || ti >= h || tj < 0 || tj >= w) return ninf;
+            const size_t nt = g.tile(ti, tj);
+            return g.value(nt + static_cast<size_t>((q - di * s) * s + (p - dj * s)));
+        };
         for (int q = 0; q < s; ++q) {
-            const double* up = win + q * ws2;
-            const double* mid = up + ws2;
-            const double* dn = mid + ws2;
             for (int p = 0; p < s; ++p) {
-                const double val = mid[p + 1];
+                const double* tv = g.data() + tile;
+                const double val = tv[q * s + p];
                 if (!(val > thr)) continue;
-                // Earlier neighbours (raster order) strictly below, later ones not above.
-                if (!(val > up[p]) || !(val > up[p + 1]) || !(val > up[p + 2]) || !(val > mid[p]) ||
-                    !(val >= mid[p + 2]) || !(val >= dn[p]) || !(val >= dn[p + 1]) || !(val >= dn[p + 2])) {
-                    continue;
+                // Earlier neighbours (raster order) strictly below, later ones not above:
+                // first those inside the tile.
+                bool ok = true;
+                for (int dq = -1; dq <= 1 && ok; ++dq) {
+                    for (int dp = -1; dp <= 1; ++dp) {
+                        if (dq == 0 && dp == 0) continue;
+                        const int qq = q + dq, pp = p + dp;
+                        if (qq < 0 || qq >= s || pp < 0 || pp >= s) continue;
+                        const double nb = tv[qq * s + pp];
+                        const bool earlier = dq < 0 || (dq == 0 && dp < 0);
+                        if (earlier ? !(val > nb) : !(val >= nb)) {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if (!ok) continue;
+                if (q == 0 || q == s - 1 || p == 0 || p == s - 1) {
+                    for (int dq = -1; dq <= 1 && ok; ++dq) {
+                        for (int dp = -1; dp <= 1; ++dp) {
+                            const int qq = q + dq, pp = p + dp;
+                            if (qq >= 0 && qq < s && pp >= 0 && pp < s) continue;
+                            const double nb = outside(qq, pp);
+                            const bool earlier = dq < 0 || (dq == 0 && dp < 0);
+                            if (earlier ? !(val > nb) : !(val >= nb)) {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    if (!ok) continue;
                 }
                 ws.found.push_back({val, (i * s + q) * gw + j * s + p});
             }
