@@ -112,3 +112,44 @@ def test_allowed_failures(strict):
     assert allowed_failures(25, cfg) == 1
     assert allowed_failures(10, cfg.replace(paf_min_above=1.0)) == (-1 if strict else 0)
     assert allowed_failures(10, cfg.replace(paf_min_above=0.0)) == 9
+
+
+@pytest.mark.parametrize("sample0_passes", [True, False])
+def test_far_sample_read_only_while_the_pair_can_pass(sample0_passes):
+    """The read order's first stop: a pair whose sample 0 already fails more than
+    allowed(n) never reads sample n-1, so a NaN there raises only when sample 0
+    passes (the same in every backend)."""
+    hm = np.zeros((18, 30, 30), np.float32)
+    hm[1, 10, 5] = 1.0     # neck A at (5, 10)
+    hm[2, 10, 20] = 1.0    # right shoulder B at (20, 10): limb 0 alone has a pair
+    cfg = pf.DecodeConfig(upsample=1)
+    pk = pf.find_peaks(hm, backend="python", config=cfg)
+    (ax, ay), (bx, by) = pk.xy[pk.offsets[1]], pk.xy[pk.offsets[2]]
+    dx, dy = bx - ax, by - ay
+    n = int(min(max(math.floor(math.sqrt(5.0 * max(abs(dx), abs(dy))) + 0.5), cfg.paf_min_samples),
+                cfg.paf_max_samples))
+    assert allowed_failures(n, cfg) == 0
+
+    def cell(i):
+        o = cfg.paf_sample_offset
+        return (math.floor(ay + o + i * (dy / n) + 0.5), math.floor(ax + o + i * (dx / n) + 0.5))
+
+    cx, cy = COCO.paf_channels[0]
+    pafs = np.zeros((38, 30, 30), np.float32)
+    pafs[cx] = 1.0                                    # along A -> B: every sample passes
+    if not sample0_passes:
+        pafs[cx][cell(0)] = -1.0
+    assert cell(n - 1) not in {cell(i) for i in range(n - 1)}
+    dirty = pafs.copy()
+    dirty[cx][cell(n - 1)] = np.nan
+    want = _errors(lambda: _reference.check_finite(dirty, "pafs")) if sample0_passes else None
+    for b in BACKENDS:
+        pkb = pf.find_peaks(hm, backend=b, config=cfg)
+        assert _errors(lambda: pf.score_limbs(dirty, pkb, backend=b, config=cfg)) == want, b
+        assert _errors(lambda: pf.decode(hm, dirty, backend=b, config=cfg)) == want, b
+        if not sample0_passes:
+            got = pf.score_limbs(dirty, pkb, backend=b, config=cfg)
+            assert_same_candidates(got, pf.score_limbs(pafs, pk, backend="python", config=cfg), b)
+            assert len(got.a) == 0, b
+    if sample0_passes:
+        assert len(pf.score_limbs(pafs, pk, backend="python", config=cfg).a) == 1

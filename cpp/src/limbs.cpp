@@ -122,8 +122,9 @@ void geometry(double ax, double ay, const double* xb, int64_t nb, double lo_n, d
 // *tested* in any order (a pair is rejected once too few can still pass), but the
 // score adds the passing projections in sample order, as the reference does.
 // Pass 1 runs over every ib with few unpredictable branches: the pair's geometry
-// and its two end samples (PAF cached per peak); pairs whose ends already fail
-// more often than allowed are dropped there.  Pass 2 tests the inner samples of
+// and its two end samples (sample 0's PAF cached per peak; sample n-1 read only
+// when sample 0 leaves the pair able to pass); pairs whose ends already fail more
+// often than allowed are dropped there.  Pass 2 tests the inner samples of
 // the pairs left.  The reference's rule `passed >= paf_min_above * n` is turned
 // into a per-n count of allowed failures with the same double comparison.
 // With check_finite, every PAF vector a sample reads is tested (reference: the
@@ -215,10 +216,15 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             } else {
                 sample(0, n, dx, dy, pb, v0x, v0y);
             }
-            sample(n - 1, n, dx, dy, pb, v1x, v1y);
             const double p0 = v0x * ux + v0y * uy;
+            const int64_t failed0 = static_cast<int64_t>(!(p0 > thr));
+            if (failed0 > max_fail[n - lo]) {  // decided by sample 0: n - 1 is not read
+                reject(g.norm, ib);
+                continue;
+            }
+            sample(n - 1, n, dx, dy, pb, v1x, v1y);
             const double p1 = v1x * ux + v1y * uy;
-            const int64_t failed = static_cast<int64_t>(!(p0 > thr)) + static_cast<int64_t>(!(p1 > thr));
+            const int64_t failed = failed0 + static_cast<int64_t>(!(p1 > thr));
             if (failed > max_fail[n - lo]) {
                 reject(g.norm, ib);
                 continue;

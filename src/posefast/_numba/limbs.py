@@ -118,6 +118,8 @@ def _score_pair(pafs, cx, cy, s, first, wts, xa, ya, xb, yb, threshold, nmin, nm
         proj[i] = pr
         if not pr > threshold:
             failed += 1
+        if failed > al:
+            break  # decided by sample 0: sample n-1 is not read
     ok = failed <= al
     if ok:
         for i in range(1, n - 1):

@@ -30,7 +30,7 @@ Finiteness (``check_finite``)
 -----------------------------
 Only the PAF values the decoder *reads* are checked.  A pair reads its samples in
 the order ``0, n-1, 1, 2, ..., n-2`` and stops as soon as it has more failing
-samples than ``allowed(n)``, the most failures with which it could still pass
+samples than ``allowed(n)`` (so when sample 0 alone fails too many, ``n-1`` is not read), the most failures with which it could still pass
 the sample test (``-1`` when it never can, e.g. ``passed / n > 1``).  When a read
 sample's PAF vector is NaN or Inf (at ``s > 1``: one of its 4x4 raw taps is),
 ``ValueError`` is raised naming the first NaN/Inf of the whole PAF block in C order.
@@ -84,7 +84,8 @@ def _reads_non_finite(vx: np.ndarray, vy: np.ndarray, passed: np.ndarray, n: np.
     inner_fail = np.where(inner, fail, False).astype(np.int64)
     before = np.cumsum(inner_fail, axis=-1) - inner_fail          # inner failures before sample i
     read_inner = inner & ((fail_ends[..., None] + before) <= allowed[..., None])
-    read = read_inner | (i == 0) | (i == last)
+    read_last = (i == last) & (fail[..., :1].astype(np.int64) <= allowed[..., None])
+    read = read_inner | (i == 0) | read_last
     return bool((read & bad & usable[..., None]).any())
 
 
