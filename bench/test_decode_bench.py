@@ -150,3 +150,43 @@ def test_tiled_check_finite(benchmark, record_result, tiled, backend, s, check):
     assert_same_poses(out, pf.decode(hm, pafs, backend=backend, config=cfg.replace(check_finite=not check)))
     for other in FAST:
         assert_same_poses(out, pf.decode(hm, pafs, backend=other, config=cfg))
+
+
+@pytest.fixture(scope="module")
+def one_thread_opencv():
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield cv2
+    cv2.setNumThreads(before)
+
+
+def _openpose_resize_lower_bound(cv2, maps: np.ndarray, s: int) -> list:
+    """The first step of OpenPose's CPU decoder alone (resizeAndMergeCpu): every channel of the
+    network output (heatmaps, background and PAFs) bicubically resized to the x8 grid, one
+    OpenCV call per channel.  Its NMS and limb scoring on that grid come on top, so this is
+    a lower bound of OpenPose's time on the same maps."""
+    h, w = maps.shape[1:]
+    return [cv2.resize(ch, (w * s, h * s), interpolation=cv2.INTER_CUBIC) for ch in maps]
+
+
+@pytest.mark.parametrize("what", ["posefast openpose() native", "OpenPose resize alone"])
+def test_openpose_preset_vs_openpose_lower_bound(benchmark, record_result, dance, one_thread_opencv, what):
+    """Issue 8: the OpenPose preset against what OpenPose's own CPU decoder must at least
+    spend on the same dance maps (one thread each).  The ratio of the two rows is a
+    lower bound of the speed-up (RESULTS.md)."""
+    cfg = pf.DecodeConfig.openpose()
+    frames = [np.ascontiguousarray(m) for m in dance]
+    nxt = _cycle(frames)
+    benchmark.group = "OpenPose preset vs OpenPose CPU decoder (lower bound)"
+    if what.startswith("posefast"):
+        if "native" not in BACKENDS:
+            pytest.skip("native backend not built")
+        out = benchmark(lambda: (lambda m: pf.decode(m[:18], m[19:], backend="native", config=cfg))(nxt()))
+        assert isinstance(out, pf.Poses)
+        record_result(benchmark, "OpenPose comparison x8", "openpose() decode", "native")
+    else:
+        grids = benchmark(lambda: _openpose_resize_lower_bound(one_thread_opencv, nxt(), cfg.upsample))
+        assert len(grids) == 57 and grids[0].shape == (46 * 8, 82 * 8)
+        record_result(benchmark, "OpenPose comparison x8", "OpenPose resize (bound)", "native")
