@@ -37,6 +37,28 @@ struct PafField {
     int64_t h, w;
     const PhaseTable& t;
 
+    // Hint the cache lines at(px, py) will read.
+    void prefetch(int64_t px, int64_t py) const {
+#if defined(__GNUC__) || defined(__clang__)
+        if (Upsampled) {
+            const int64_t j = px / t.s, i = py / t.s;
+            const int64_t c = clamp_index(j + t.first[px - j * t.s], w);
+            const int64_t r0 = i + t.first[py - i * t.s];
+            for (int k = 0; k < 4; ++k) {
+                const int64_t row = clamp_index(r0 + k, h) * w + c;
+                __builtin_prefetch(fx + row);
+                __builtin_prefetch(fy + row);
+            }
+        } else {
+            __builtin_prefetch(fx + py * w + px);
+            __builtin_prefetch(fy + py * w + px);
+        }
+#else
+        (void)px;
+        (void)py;
+#endif
+    }
+
     void at(int64_t px, int64_t py, double& vx, double& vy) const {
         if (Upsampled) {
             bicubic_at2(fx, fy, h, w, t, px, py, vx, vy);
@@ -173,9 +195,8 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             }
             checked(vx, vy);
         };
-        // Sample i of n of the pair d = (dx, dy), in the reference's operations.
-        auto sample = [&](int64_t i, int64_t n, double dx, double dy, const LimbScratch::PeakPaf& pb, double& vx,
-                          double& vy) {
+        // Grid cell of sample i of n of the pair d = (dx, dy), in the reference's operations.
+        auto cell = [&](int64_t i, int64_t n, double dx, double dy, int64_t& px, int64_t& py) {
             double sx, sy;
             if (far_end) {
                 const double ti = static_cast<double>(i) / static_cast<double>(n - 1);
@@ -186,7 +207,14 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
                 sx = ox + static_cast<double>(i) * (dx / nn);
                 sy = oy + static_cast<double>(i) * (dy / nn);
             }
-            value(grid_index(sx, gw), grid_index(sy, gh), pb, vx, vy);
+            px = grid_index(sx, gw);
+            py = grid_index(sy, gh);
+        };
+        auto sample = [&](int64_t i, int64_t n, double dx, double dy, const LimbScratch::PeakPaf& pb, double& vx,
+                          double& vy) {
+            int64_t px, py;
+            cell(i, n, dx, dy, px, py);
+            value(px, py, pb, vx, vy);
         };
         auto reject = [&](double norm, int64_t ib) {
             if (norm < close_dist) {
@@ -199,6 +227,15 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
         geometry(ax, ay, xb, nb, lo_n, hi_n, geo);
 
         constexpr double kMaxFinite = std::numeric_limits<double>::max();
+        // Pass 1b': the cells of the samples n - 1 that pass 1b will read, prefetched
+        // all at once: they lie near the different end peaks, so each is a cache miss
+        // of its own, and issuing them together overlaps their latencies.
+        for (int64_t ib = 0; ib < nb; ++ib) {
+            LimbScratch::Geo& g = geo[ib];
+            if (!(g.norm >= 1e-6) || !(g.norm <= kMaxFinite)) continue;
+            cell(static_cast<int64_t>(g.n) - 1, static_cast<int64_t>(g.n), g.dx, g.dy, g.px1, g.py1);
+            f.prefetch(g.px1, g.py1);
+        }
         // Pass 1b: first and last samples (i = 0 and i = n - 1).
         int64_t kept = 0;
         for (int64_t ib = 0; ib < nb; ++ib) {
@@ -222,7 +259,11 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
                 reject(g.norm, ib);
                 continue;
             }
-            sample(n - 1, n, dx, dy, pb, v1x, v1y);
+            if (g.norm <= kMaxFinite) {
+                value(g.px1, g.py1, pb, v1x, v1y);
+            } else {
+                sample(n - 1, n, dx, dy, pb, v1x, v1y);
+            }
             const double p1 = v1x * ux + v1y * uy;
             const int64_t failed = failed0 + static_cast<int64_t>(!(p1 > thr));
             if (failed > max_fail[n - lo]) {

@@ -26,6 +26,7 @@ struct LimbScratch {
     };
     struct Geo {                      // one pair's d = B - A, norm, unit direction, samples
         double dx, dy, norm, ux, uy, n;
+        int64_t px1, py1;             // grid cell of sample n - 1 (pass 1b, when read)
     };
     std::vector<Geo> geo;             // [nB] pairs of one start peak
     std::vector<double> proj;         // projections of one pair's samples
