@@ -292,8 +292,8 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     // above its rounding error).  A tile whose bound is <= thr holds no value above
     // thr and is skipped unevaluated.  NaN in the support makes the bound NaN, which
     // is not <= thr: such tiles are evaluated.
-    double amax[8] = {};
-    const int span = t.hi - t.lo + 1;  // 5 for every s >= 2
+    constexpr int kSpan = 5;  // t.hi - t.lo + 1 for every s >= 2 (lo = -2, hi = 2)
+    double amax[kSpan] = {};
     for (int p = 0; p < s; ++p) {
         for (int m = 0; m < 4; ++m) {
             const int at = t.first[p] + m - t.lo;
@@ -301,15 +301,13 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
         }
     }
     auto bound_of = [&](int64_t i, int64_t j) {
-        const bool inside = j + t.lo >= 0 && j + t.hi < w;
+        int64_t col[kSpan];
+        for (int c = 0; c < kSpan; ++c) col[c] = clamp_index(j + t.lo + c, w);
         double sum = 0.0;
-        for (int r = 0; r < span; ++r) {
+        for (int r = 0; r < kSpan; ++r) {
             const float* row = ch + clamp_index(i + t.lo + r, h) * w;
             double hs = 0.0;
-            for (int c = 0; c < span; ++c) {
-                const int64_t col = inside ? j + t.lo + c : clamp_index(j + t.lo + c, w);
-                hs += amax[c] * std::fabs(static_cast<double>(row[col]));
-            }
+            for (int c = 0; c < kSpan; ++c) hs += amax[c] * std::fabs(static_cast<double>(row[col[c]]));
             sum += amax[r] * hs;
         }
         return sum * (1.0 + 1e-9);
@@ -348,22 +346,19 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
                 if (!(val > thr)) continue;
                 // Earlier neighbours (raster order) strictly below, later ones not above:
                 // first those inside the tile.
-                bool ok = true;
-                for (int dq = -1; dq <= 1 && ok; ++dq) {
-                    for (int dp = -1; dp <= 1; ++dp) {
-                        if (dq == 0 && dp == 0) continue;
-                        const int qq = q + dq, pp = p + dp;
-                        if (qq < 0 || qq >= s || pp < 0 || pp >= s) continue;
-                        const double nb = tv[qq * s + pp];
-                        const bool earlier = dq < 0 || (dq == 0 && dp < 0);
-                        if (earlier ? !(val > nb) : !(val >= nb)) {
-                            ok = false;
-                            break;
-                        }
-                    }
+                const bool has_u = q > 0, has_d = q + 1 < s, has_l = p > 0, has_r = p + 1 < s;
+                const double* row = tv + q * s;
+                if (has_u) {
+                    const double* u = row - s;
+                    if ((has_l && !(val > u[p - 1])) || !(val > u[p]) || (has_r && !(val > u[p + 1]))) continue;
                 }
-                if (!ok) continue;
-                if (q == 0 || q == s - 1 || p == 0 || p == s - 1) {
+                if ((has_l && !(val > row[p - 1])) || (has_r && !(val >= row[p + 1]))) continue;
+                if (has_d) {
+                    const double* d = row + s;
+                    if ((has_l && !(val >= d[p - 1])) || !(val >= d[p]) || (has_r && !(val >= d[p + 1]))) continue;
+                }
+                if (!(has_u && has_d && has_l && has_r)) {
+                    bool ok = true;
                     for (int dq = -1; dq <= 1 && ok; ++dq) {
                         for (int dp = -1; dp <= 1; ++dp) {
                             const int qq = q + dq, pp = p + dp;
