@@ -313,3 +313,37 @@ def test_random_configs_on_hostile_maps_match_the_reference(dance):
             batch = pf.decode_batch(hm[None], paf[None], backend=b, config=cfg)
             _exact_poses(batch[0], want, f"{b} decode_batch {where}")
     assert people > 20   # the cases do find people, not only empty frames
+
+
+def test_decode_grids_over_the_cap_are_refused_before_any_work():
+    """Peak finding costs (s*h) * (s*w) per keypoint on noise, so the decode grid is capped
+    at MAX_GRID_CELLS (2048 x 2048): refused by every entry point and backend, and by the
+    native core itself; the cap itself is accepted."""
+    from posefast.config import MAX_GRID_CELLS
+
+    assert MAX_GRID_CELLS == 2048 * 2048
+    cfg = pf.DecodeConfig(upsample=8)
+    over_hm, over_paf = np.zeros((18, 257, 256), np.float32), np.zeros((38, 257, 256), np.float32)
+    msg = r"decode grid would be 2056 x 2048 = 4,210,688 cells per channel .* limit of 4,194,304"
+    for backend in ALL:
+        with pytest.raises(ValueError, match=msg):
+            pf.decode(over_hm, over_paf, backend=backend, config=cfg)
+        with pytest.raises(ValueError, match=msg):
+            pf.decode_batch(over_hm[None], over_paf[None], backend=backend, config=cfg)
+        with pytest.raises(ValueError, match=msg):
+            pf.find_peaks(over_hm, backend=backend, config=cfg)
+    at_hm, at_paf = np.zeros((18, 256, 256), np.float32), np.zeros((38, 256, 256), np.float32)
+    for backend in [b for b in ALL if b != "python"]:
+        assert len(pf.decode(at_hm, at_paf, backend=backend, config=cfg)) == 0
+    pk = pf.find_peaks(at_hm, backend="numba" if "numba" in ALL else ALL[0], config=cfg)
+    with pytest.raises(ValueError, match="decode grid would be"):
+        pf.score_limbs(over_paf, pk, config=cfg)
+    if pf.backends()["native"]:
+        from posefast import _core, _native
+
+        lay = pf.get_layout("coco18")
+        limbs, paf, fill = lay.arrays()
+        with pytest.raises(ValueError, match="decode grid would be 2056 x 2048 = 4210688 cells"):
+            _core.decode(over_hm, over_paf, limbs, paf, fill, _native._config(cfg))
+        with pytest.raises(ValueError, match="decode grid would be"):
+            _core.find_peaks(np.zeros((18, 1, 600_000), np.float32), _native._config(cfg))

@@ -58,13 +58,7 @@ LayoutIn take_layout(py::handle limbs, py::handle paf, py::handle fill, bool nee
     return l;
 }
 
-void check_grid(int64_t h, int64_t w, int s) {
-    if (h < 1 || w < 1) {
-        throw std::invalid_argument("maps must be at least 1 x 1, got " + std::to_string(h) + " x " + std::to_string(w));
-    }
-    const int64_t lim = 2147483647;
-    if (h > lim / s || w > lim / s) throw std::invalid_argument("maps too large for this upsample factor");
-}
+void check_grid(int64_t h, int64_t w, int s) { validate_grid(h, w, s); }
 
 struct PeaksIn {
     Input<int64_t> offsets;

@@ -26,11 +26,7 @@ void validate_frame(const Maps& hm, const Maps& pafs, const LayoutRef& layout, c
                                     " (h, w) but pafs are " + std::to_string(pafs.h) + " x " + std::to_string(pafs.w) +
                                     "; both must come from the same network output");
     }
-    const int64_t lim = std::numeric_limits<int32_t>::max();
-    if (hm.h > lim / cfg.upsample || hm.w > lim / cfg.upsample) {
-        throw std::invalid_argument("maps of " + std::to_string(hm.h) + " x " + std::to_string(hm.w) +
-                                    " are too large for upsample " + std::to_string(cfg.upsample));
-    }
+    validate_grid(hm.h, hm.w, cfg.upsample);
     validate_layout(layout, hm.channels, pafs.channels);
 }
 

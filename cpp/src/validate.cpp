@@ -24,6 +24,20 @@ void finite(const char* name, double v) {
 
 }  // namespace
 
+void validate_grid(int64_t h, int64_t w, int s) {
+    need(h >= 1 && w >= 1, "maps must be at least 1 x 1, got " + std::to_string(h) + " x " + std::to_string(w));
+    need(s >= 1 && s <= kMaxUpsample, "upsample must be in [1, 16], got " + std::to_string(s));
+    // h, w > 2^22 fail before any product can overflow.
+    const bool small = h <= kMaxGridCells && w <= kMaxGridCells;
+    const int64_t gh = h * s, gw = w * s;
+    if (small && gh * gw <= kMaxGridCells) return;
+    throw std::invalid_argument(
+        "the decode grid would be " + std::to_string(gh) + " x " + std::to_string(gw) + " = " +
+        (small ? std::to_string(gh * gw) : std::string("too many")) + " cells per channel (maps " + std::to_string(h) +
+        " x " + std::to_string(w) + " at upsample " + std::to_string(s) + "), over posefast's limit of " +
+        std::to_string(kMaxGridCells) + " (2048 x 2048); lower DecodeConfig.upsample or the network's input size");
+}
+
 void validate_config(const DecodeConfig& c) {
     int_range("upsample", c.upsample, 1, kMaxUpsample);
     int_range("refine_radius", c.refine_radius, 0, 16);

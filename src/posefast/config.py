@@ -5,12 +5,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-__all__ = ["DecodeConfig", "MAX_PEAKS", "MAX_PAF_SAMPLES"]
+__all__ = ["DecodeConfig", "MAX_PEAKS", "MAX_PAF_SAMPLES", "MAX_GRID_CELLS"]
 
 # Work bounds (the C++ core checks the same numbers in cpp/src/validate.cpp):
 # limb scoring costs up to max_peaks**2 * paf_max_samples per limb.
 MAX_PEAKS = 128
 MAX_PAF_SAMPLES = 32
+# Peak finding costs up to (s*h) * (s*w) per keypoint (noise maps: every tile is
+# evaluated), so the decode grid is capped at 2048 x 2048 cells per channel: about 1 s
+# (native) to 3 s (numba) per frame at the cap on noise; OpenPose's x8 on a 1312 x 2336
+# network input (its 4K setting) is 3.1M cells.
+MAX_GRID_CELLS = 1 << 22
+
+
+def check_grid(h: int, w: int, s: int) -> None:
+    """Raise ValueError when maps of h x w at upsample s exceed MAX_GRID_CELLS."""
+    cells = h * s * w * s
+    if cells > MAX_GRID_CELLS:
+        raise ValueError(
+            f"the decode grid would be {h * s} x {w * s} = {cells:,} cells per channel (maps {h} x {w} at "
+            f"upsample {s}), over posefast's limit of {MAX_GRID_CELLS:,} (2048 x 2048); lower "
+            f"DecodeConfig.upsample or the network's input size")
 
 
 @dataclass(frozen=True)
@@ -24,7 +39,8 @@ class DecodeConfig:
         Peaks are found and PAFs sampled on the upsampled grid, as OpenPose (x8) and
         Lightweight OpenPose (x4) do.  The native backend gets the same answer
         without materialising upsampled maps.  Default 4: the accuracy of the
-        upsampling decoders; 1 is the fastest.
+        upsampling decoders; 1 is the fastest.  The decode grid (s*h) x (s*w) may hold
+        at most ``MAX_GRID_CELLS`` (2048 x 2048) cells; larger is refused at decode.
     peak_threshold : float
         A heatmap value must be strictly above this to be a peak (OpenPose: 0.05).
     refine_radius : int or None

@@ -19,7 +19,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .config import DecodeConfig
+from .config import DecodeConfig, check_grid
 from .layouts import Layout, get_layout
 from .types import LimbCandidates, Peaks, Poses
 
@@ -194,6 +194,7 @@ def decode(heatmaps: np.ndarray, pafs: np.ndarray, layout: str | Layout = "coco1
     hm = hm[: lay.num_keypoints]
     if hm.shape[1] == 0 or hm.shape[2] == 0:
         return Poses.empty(lay.num_keypoints, lay.name)
+    check_grid(hm.shape[1], hm.shape[2], cfg.upsample)
     mod = _module(backend)
     return _apply_scale(mod.decode(np.ascontiguousarray(hm), pf, lay, cfg), sc)
 
@@ -231,6 +232,7 @@ def decode_batch(heatmaps: np.ndarray, pafs: np.ndarray, layout: str | Layout = 
         return []
     if hm.shape[2] == 0 or hm.shape[3] == 0:
         return [Poses.empty(lay.num_keypoints, lay.name) for _ in range(n)]
+    check_grid(hm.shape[2], hm.shape[3], cfg.upsample)
     mod = _module(backend)
     if hasattr(mod, "decode_batch"):
         out = mod.decode_batch(hm, pf, lay, cfg, int(threads))
@@ -264,6 +266,7 @@ def find_peaks(heatmaps: np.ndarray, layout: str | Layout = "coco18", backend: s
         return Peaks(offsets=np.zeros(lay.num_keypoints + 1, np.int64), grid=np.zeros((0, 2), np.int32),
                      xy=np.zeros((0, 2), np.float64), scores=np.zeros(0, np.float64), upsample=s,
                      grid_shape=(hm.shape[1] * s, hm.shape[2] * s))
+    check_grid(hm.shape[1], hm.shape[2], cfg.upsample)
     return _module(backend).find_peaks(hm, cfg)
 
 
@@ -385,6 +388,8 @@ def score_limbs(pafs: np.ndarray, peaks: Peaks, layout: str | Layout = "coco18",
     pf = _as_maps(pafs, "pafs", 3)
     if pf.shape[0] != lay.num_paf_channels:
         raise ValueError(f"pafs have {pf.shape[0]} channels but layout {lay.name!r} needs {lay.num_paf_channels}")
+    if pf.shape[1] > 0 and pf.shape[2] > 0:
+        check_grid(pf.shape[1], pf.shape[2], cfg.upsample)
     peaks = _check_peaks(peaks, lay, pf, cfg)
     mod = _module(backend)
     if pf.shape[1] == 0 or pf.shape[2] == 0:

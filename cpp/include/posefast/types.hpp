@@ -20,6 +20,9 @@ constexpr int kMaxUpsample = 16;
 // max_peaks^2 * paf_max_samples per limb.
 constexpr int kMaxPeaks = 128;
 constexpr int kMaxPafSamples = 32;
+// The decode grid (s*h) x (s*w) of one channel holds at most this many cells
+// (2048 x 2048): peak finding on noise maps evaluates every one of them.
+constexpr int64_t kMaxGridCells = int64_t(1) << 22;
 
 // Decoder thresholds; the fields of posefast.DecodeConfig, with refine_radius
 // already resolved (DecodeConfig.effective_refine_radius).
@@ -52,6 +55,9 @@ inline int effective_max_peaks(const DecodeConfig& c) { return c.single_person ?
 
 // Throws std::invalid_argument naming the bad field.
 void validate_config(const DecodeConfig& cfg);
+// Throws std::invalid_argument unless maps of h x w (>= 1 x 1) at upsample s give a
+// decode grid of at most kMaxGridCells cells.
+void validate_grid(int64_t h, int64_t w, int s);
 
 // A C-contiguous float32 [C, h, w] block (not owned).
 struct Maps {
