@@ -25,7 +25,7 @@ def check_grid(h: int, w: int, s: int) -> None:
         raise ValueError(
             f"the decode grid would be {h * s} x {w * s} = {cells:,} cells per channel (maps {h} x {w} at "
             f"upsample {s}), over posefast's limit of {MAX_GRID_CELLS:,} (2048 x 2048); lower "
-            f"DecodeConfig.upsample or the network's input size")
+            f"DecodeConfig.upsample or the network's input size (CLI: --upsample, --net-height)")
 
 
 @dataclass(frozen=True)
