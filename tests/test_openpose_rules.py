@@ -36,6 +36,53 @@ def test_preset_fields():
         pf.DecodeConfig(paf_close_fraction=2.0)
     with pytest.raises(ValueError, match="peak_border"):
         pf.DecodeConfig(peak_border=-1)
+    assert c.peak_ring_ties and not d.peak_ring_ties
+    with pytest.raises(ValueError, match="peak_ring_ties needs peak_border=1"):
+        pf.DecodeConfig(peak_ring_ties=True)
+    with pytest.raises(TypeError, match="peak_ring_ties"):
+        pf.DecodeConfig(peak_ring_ties=1, peak_border=1)
+
+
+def _peak_set(pk, k=0):
+    return {tuple(p) for p in pk.grid[pk.offsets[k]:pk.offsets[k + 1]].tolist()}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ring_next_to_the_border(backend):
+    """OpenPose's NMS kernel (nmsBase.cpp): rows/columns 1 and H-2/W-2, and the edge cells
+    beside the corners, take ties (>=); the rest of the border never holds a peak."""
+    hm = np.zeros((18, 8, 8), np.float32)
+    hm[0, 1, 3] = hm[0, 1, 4] = 0.5     # a tie on row 1: both are peaks
+    hm[0, 1, 0] = 0.7                   # (x 0, y 1): an edge cell of the ring
+    hm[0, 6, 7] = 0.6                   # (x 7, y 6): likewise, at the other side
+    hm[0, 3, 7] = 0.8                   # outermost column, not on the ring: never a peak
+    hm[0, 4, 4] = hm[0, 4, 5] = 0.55    # inside: the plateau rule (first in raster order)
+    hm[1, 0, 1] = 0.9                   # (x 1, y 0): ring; it also suppresses (x 1, y 1) ...
+    hm[1, 1, 1] = 0.4                   # ... a ring cell below a higher neighbour
+    cfg = pf.DecodeConfig.openpose(upsample=1, refine_radius=0)
+    pk = pf.find_peaks(hm, backend=backend, config=cfg)
+    assert _peak_set(pk, 0) == {(0, 1), (3, 1), (4, 1), (4, 4), (7, 6)}
+    assert _peak_set(pk, 1) == {(1, 0)}
+    plain = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_ring_ties=False))
+    assert _peak_set(plain, 0) == {(3, 1), (4, 4)} and _peak_set(plain, 1) == set()
+
+
+@pytest.mark.parametrize("s", [4, 8])
+def test_ring_parity_upsampled(s):
+    """Every backend finds the reference's ring peaks on the upsampled grid (people cut by
+    the border), and there are some."""
+    rng = np.random.default_rng(8)
+    cfg = pf.DecodeConfig.openpose(upsample=s)
+    ring = 0
+    for trial in range(8):
+        sc = make_scene(rng, 8, 24, 32, noise=0.02 * (trial % 2), margin=0.3, sigma=1.5)
+        ref = pf.find_peaks(sc.heatmaps, backend="python", config=cfg)
+        gh, gw = ref.grid_shape
+        x, y = ref.grid[:, 0], ref.grid[:, 1]
+        ring += int(np.sum(np.isin(x, (0, 1, gw - 2, gw - 1)) | np.isin(y, (0, 1, gh - 2, gh - 1))))
+        for b in BACKENDS:
+            assert_same_peaks(pf.find_peaks(sc.heatmaps, backend=b, config=cfg), ref, f"trial {trial} backend={b}")
+    assert ring >= 1, ring
 
 
 @pytest.mark.parametrize("layout", ["coco18", "body25", "mpi15"])

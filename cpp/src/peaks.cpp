@@ -411,6 +411,44 @@ void drop_border(std::vector<PeakScratch::Found>& found, int64_t gh, int64_t gw,
                 found.end());
 }
 
+// peak_ring_ties (rules: _reference/peaks.py): every position of rows 1 and gh-2 and
+// of columns 1 and gw-2 outside rows/columns 2 .. gh-3 / 2 .. gw-3, each once, in
+// raster order.  `visit(x, y)`.
+template <class Visit>
+void for_each_ring(int64_t gh, int64_t gw, Visit&& visit) {
+    for (int64_t y = 0; y < gh; ++y) {
+        if (y == 1 || y == gh - 2) {
+            for (int64_t x = 0; x < gw; ++x) visit(x, y);
+        } else {
+            if (gw > 1) visit(int64_t{1}, y);
+            if (gw - 2 > 1) visit(gw - 2, y);
+        }
+    }
+}
+
+// The ring's test: above thr and >= each neighbour inside the grid.  `at(x, y)`
+// gives exact decode-grid values; `maybe(x, y)` is false only where the value is
+// provably <= thr (skipped unread).
+template <class At, class Maybe>
+void ring_peaks(int64_t gh, int64_t gw, double thr, At&& at, Maybe&& maybe,
+                std::vector<PeakScratch::Found>& found) {
+    for_each_ring(gh, gw, [&](int64_t x, int64_t y) {
+        if (!maybe(x, y)) return;
+        const double v = at(x, y);
+        if (!(v > thr)) return;
+        for (int64_t dy = -1; dy <= 1; ++dy) {
+            const int64_t yy = y + dy;
+            if (yy < 0 || yy >= gh) continue;
+            for (int64_t dx = -1; dx <= 1; ++dx) {
+                const int64_t xx = x + dx;
+                if ((dy == 0 && dx == 0) || xx < 0 || xx >= gw) continue;
+                if (!(v >= at(xx, yy))) return;
+            }
+        }
+        found.push_back({v, y * gw + x});
+    });
+}
+
 void emit(const std::vector<PeakScratch::Found>& found, int64_t gw, PeakList& out) {
     for (const auto& f : found) {
         out.grid.push_back(static_cast<int32_t>(f.raster % gw));
@@ -443,7 +481,13 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             } else {
                 channel_peaks_raw<false>(ch, h, w, cfg, ws.found);
             }
-            drop_border(ws.found, out.grid_h, gw, cfg.peak_border);
+            drop_border(ws.found, out.grid_h, gw, cfg.peak_ring_ties ? 2 : cfg.peak_border);
+            if (cfg.peak_ring_ties) {
+                ring_peaks(
+                    h, w, cfg.peak_threshold,
+                    [&](int64_t x, int64_t y) { return static_cast<double>(ch[y * w + x]); },
+                    [](int64_t, int64_t) { return true; }, ws.found);
+            }
             select(ws.found, effective_max_peaks(cfg));
             emit(ws.found, gw, out);
             for (const auto& f : ws.found) {
@@ -481,7 +525,14 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
         } else {
             channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
         }
-        drop_border(ws.found, out.grid_h, gw, cfg.peak_border);
+        drop_border(ws.found, out.grid_h, gw, cfg.peak_ring_ties ? 2 : cfg.peak_border);
+        if (cfg.peak_ring_ties) {
+            // A tile off the list holds no value above thr (the marking's bound).
+            const uint32_t epoch = ws.epoch;
+            ring_peaks(
+                out.grid_h, gw, cfg.peak_threshold, [&](int64_t x, int64_t y) { return grid.at(x, y); },
+                [&](int64_t x, int64_t y) { return ws.listed[(y / s) * w + x / s] == epoch; }, ws.found);
+        }
         select(ws.found, effective_max_peaks(cfg));
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {

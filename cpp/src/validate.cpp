@@ -54,6 +54,9 @@ void validate_config(const DecodeConfig& c) {
          "DecodeConfig.paf_min_above must be in [0, 1], got " + std::to_string(c.paf_min_above));
     need(c.peak_threshold >= 0.0, "DecodeConfig.peak_threshold must be >= 0 (the upsampling culling relies on it)");
     int_range("peak_border", c.peak_border, 0, 1000);
+    need(!c.peak_ring_ties || c.peak_border == 1,
+         "DecodeConfig.peak_ring_ties needs peak_border=1 (OpenPose's NMS), got peak_border=" +
+             std::to_string(c.peak_border) + "; set both or neither");
     finite("paf_sample_offset", c.paf_sample_offset);
     finite("paf_close_fraction", c.paf_close_fraction);
     need(c.paf_sample_offset >= -1.0 && c.paf_sample_offset <= 1.0,

@@ -57,6 +57,7 @@ def _config(cfg: DecodeConfig):
         number_people_max=int(cfg.number_people_max or 0),
         single_person=bool(cfg.single_person_mode),
         peak_border=cfg.peak_border,
+        peak_ring_ties=bool(cfg.peak_ring_ties),
         paf_sample_far_end=bool(cfg.paf_sample_far_end),
         paf_sample_offset=float(cfg.paf_sample_offset),
         paf_strict_fraction=bool(cfg.paf_strict_fraction),

@@ -73,6 +73,12 @@ class DecodeConfig:
     peak_border : int
         No peak is taken within this many cells of the decode grid's edge
         (OpenPose: 1, its NMS never marks the outermost row or column).  Default 0.
+    peak_ring_ties : bool
+        OpenPose's NMS next to the border (``DecodeConfig.openpose()``; needs
+        ``peak_border=1``): on row 1, row H-2, column 1 and column W-2 of the decode
+        grid, and on the eight edge cells beside the corners (such as (0, 1) and
+        (1, 0)), a value above ``peak_threshold`` is a peak when it is ``>=`` each of
+        its neighbours (ties pass); elsewhere the usual test.  Default False.
     paf_sample_far_end : bool
         ``False`` (OpenPose): sample ``i`` of ``n`` lies at ``A + (i / n) * d``,
         ``i = 0 .. n-1``, so the far end ``B`` is never sampled.  ``True``: at
@@ -142,6 +148,7 @@ class DecodeConfig:
     number_people_max: int | None = None
     single_person_mode: bool = False
     peak_border: int = 0
+    peak_ring_ties: bool = False
     paf_sample_far_end: bool = False
     paf_sample_offset: float = 0.5
     paf_strict_fraction: bool = True
@@ -171,8 +178,8 @@ class DecodeConfig:
         name = get_layout(layout).name
         base = dict(upsample=8, refine_radius=3, max_peaks=127, peak_threshold=0.05, paf_threshold=0.05,
                     paf_min_above=0.95, paf_min_samples=5, paf_max_samples=25, min_parts=3,
-                    min_person_score=0.4, peak_border=1, paf_sample_far_end=False, paf_sample_offset=0.5,
-                    paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True,
+                    min_person_score=0.4, peak_border=1, peak_ring_ties=True, paf_sample_far_end=False,
+                    paf_sample_offset=0.5, paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True,
                     merge_fragments=0.0)
         if name == "mpi15":
             base.update(peak_threshold=0.6, paf_threshold=0.01)
@@ -208,9 +215,12 @@ class DecodeConfig:
         if not isinstance(self.single_person_mode, bool):
             raise TypeError(f"DecodeConfig.single_person_mode must be a bool, got {self.single_person_mode!r}")
         _int("peak_border", 0, 1000)
-        for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares"):
+        for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares", "peak_ring_ties"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"DecodeConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        if self.peak_ring_ties and self.peak_border != 1:
+            raise ValueError(f"DecodeConfig.peak_ring_ties needs peak_border=1 (OpenPose's NMS), got "
+                             f"peak_border={self.peak_border}; set both or neither")
         for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score",
                      "paf_sample_offset", "paf_close_fraction", "merge_fragments"):
             _float(name)

@@ -72,7 +72,8 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
     first, wts = phase_arrays(s)
     return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
             vertical_cutoff(cfg.peak_threshold, s),
-            int(cfg.effective_max_peaks), int(cfg.effective_refine_radius), int(cfg.peak_border))
+            int(cfg.effective_max_peaks), int(cfg.effective_refine_radius), int(cfg.peak_border),
+            bool(cfg.peak_ring_ties))
 
 
 @functools.lru_cache(maxsize=64)

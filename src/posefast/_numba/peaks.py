@@ -263,7 +263,78 @@ def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, can
 
 
 @jit
-def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border):
+def _ring_nb(hm, k, s, slot, state, buf, yy, xx, v):
+    """True when ``v`` >= the decode-grid value at (yy, xx) (a neighbour inside the grid).
+    A neighbour in an inactive or culled tile is <= threshold < v."""
+    if s == 1:
+        return v >= np.float64(hm[k, yy, xx])
+    i = yy // s
+    j = xx // s
+    t = slot[i, j]
+    if t < 0 or state[t] == 0:
+        return True
+    return v >= buf[t * s * s + (yy - i * s) * s + (xx - j * s)]
+
+
+@jit
+def _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n):
+    """Rule 1's ring test at (y, x); appends a peak and returns the new count."""
+    hh = hm.shape[1] * s
+    ww = hm.shape[2] * s
+    if s == 1:
+        v = np.float64(hm[k, y, x])
+    else:
+        i = y // s
+        j = x // s
+        t = slot[i, j]
+        if t < 0 or state[t] != 2:
+            return n   # no value of this tile is above the threshold
+        v = buf[t * s * s + (y - i * s) * s + (x - j * s)]
+    if not v > threshold:
+        return n
+    for dy in range(-1, 2):
+        yy = y + dy
+        if yy < 0 or yy >= hh:
+            continue
+        for dx in range(-1, 2):
+            xx = x + dx
+            if (dy == 0 and dx == 0) or xx < 0 or xx >= ww:
+                continue
+            if not _ring_nb(hm, k, s, slot, state, buf, yy, xx, v):
+                return n
+    cand_pos[n] = y * ww + x
+    cand_val[n] = v
+    return n + 1
+
+
+@jit
+def _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, n):
+    """Append rule 1's ring peaks (``peak_ring_ties``) to the ``n`` candidates, then put
+    all of them back in raster order."""
+    hh = hm.shape[1] * s
+    ww = hm.shape[2] * s
+    n0 = n
+    for y in range(hh):
+        on_row = y == 1 or y == hh - 2
+        if on_row:
+            for x in range(ww):
+                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n)
+        else:
+            if ww > 1:
+                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, 1, cand_pos, cand_val, n)
+            if ww - 2 > 1:
+                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, ww - 2, cand_pos, cand_val, n)
+    if n > n0:
+        order = np.argsort(cand_pos[:n])
+        pos = cand_pos[:n][order]
+        val = cand_val[:n][order]
+        cand_pos[:n] = pos
+        cand_val[:n] = val
+    return n
+
+
+@jit
+def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border, ring):
     """Peaks of every channel of ``hm`` float32 [K, h, w].
 
     ``cutoff_bits`` (uint32) and ``hcut`` are :func:`.upsample.cull_cutoff_bits` and
@@ -335,18 +406,21 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks
                     else:
                         state[t] = 1   # evaluated
             n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, cand_pos, cand_val)
-        if border > 0:
-            # Rule 1's border: drop candidates within `border` cells of the edge (order kept).
+        b = 2 if ring else border   # with ring ties, the ring is tested on its own below
+        if b > 0:
+            # Rule 1's border: drop candidates within `b` cells of the edge (order kept).
             n_in = 0
             for c in range(n):
                 pos = cand_pos[c]
                 y = pos // ww
                 x = pos - y * ww
-                if x >= border and x < ww - border and y >= border and y < h * s - border:
+                if x >= b and x < ww - b and y >= b and y < h * s - b:
                     cand_pos[n_in] = pos
                     cand_val[n_in] = cand_val[c]
                     n_in += 1
             n = n_in
+        if ring:
+            n = _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, n)
         # Rule 2: value desc, raster asc (candidates are in raster order; the sort is stable).
         order = argsort_desc(cand_val[:n])
         keep = min(n, max_peaks)

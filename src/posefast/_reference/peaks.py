@@ -9,6 +9,12 @@ For every keypoint channel, on the decode grid (the map bicubically upsampled by
    (OpenPose's 3x3 NMS, with plateaus resolved deterministically: a flat top
    yields its first position in raster order instead of nothing.)  Positions
    within ``peak_border`` cells of the grid's edge are never peaks (OpenPose: 1).
+   With ``peak_ring_ties`` (OpenPose's NMS kernel; needs ``peak_border == 1``) the
+   *ring* -- every position on row 1, row H-2, column 1 or column W-2 that is not
+   inside rows and columns 2 .. H-3, 2 .. W-3, so including the eight edge
+   positions next to a corner such as (0, 1) and (1, 0) -- has its own test: a ring
+   position is a peak when its value is above ``peak_threshold`` and ``>=`` each
+   of its neighbours inside the grid (ties pass on every side).
 2. Peaks are ordered by value (highest first), ties by raster index, and only the
    first ``max_peaks`` are kept (``1`` in single-person mode,
    ``DecodeConfig.effective_max_peaks``: the one kept is then the global maximum
@@ -46,6 +52,26 @@ def _is_local_max(grid: np.ndarray, threshold: float) -> np.ndarray:
     return keep
 
 
+def ring_mask(hh: int, ww: int) -> np.ndarray:
+    """bool [H, W]: the ring of ``peak_ring_ties`` (rule 1)."""
+    y, x = np.indices((hh, ww))
+    inner = (x > 1) & (x < ww - 2) & (y > 1) & (y < hh - 2)
+    return ~inner & ((x == 1) | (x == ww - 2) | (y == 1) | (y == hh - 2))
+
+
+def _ring_peaks(grid: np.ndarray, threshold: float) -> np.ndarray:
+    """bool [H, W]: ring positions above the threshold and >= every neighbour in the grid."""
+    hh, ww = grid.shape
+    keep = ring_mask(hh, ww) & (grid > threshold)
+    padded = np.full((hh + 2, ww + 2), -np.inf)
+    padded[1:-1, 1:-1] = grid
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                keep &= grid >= padded[1 + dy: 1 + dy + hh, 1 + dx: 1 + dx + ww]
+    return keep
+
+
 def _refine(grid: np.ndarray, x: int, y: int, r: int) -> tuple[float, float]:
     """Weighted centroid of the positive values around (x, y) (rule 3)."""
     if r == 0:
@@ -77,9 +103,12 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
     for k in range(num_k):
         g = grids[k]
         ys, xs = np.nonzero(_is_local_max(g, config.peak_threshold))
-        b = config.peak_border
+        b = 2 if config.peak_ring_ties else config.peak_border   # the ring: tested below
         inside = (xs >= b) & (xs < ww - b) & (ys >= b) & (ys < hh - b)
         ys, xs = ys[inside], xs[inside]
+        if config.peak_ring_ties:
+            ry, rx = np.nonzero(_ring_peaks(g, config.peak_threshold))
+            ys, xs = np.concatenate([ys, ry]), np.concatenate([xs, rx])
         vals = g[ys, xs]
         raster = ys.astype(np.int64) * ww + xs
         order = np.lexsort((raster, -vals))[: config.effective_max_peaks]  # value desc, raster asc
