@@ -37,6 +37,9 @@ def test_preset_fields():
     with pytest.raises(ValueError, match="peak_border"):
         pf.DecodeConfig(peak_border=-1)
     assert c.peak_ring_ties and not d.peak_ring_ties
+    assert c.peak_raster_order and not d.peak_raster_order
+    with pytest.raises(ValueError, match="peak_raster_order does not go with single_person_mode"):
+        pf.DecodeConfig.single_person().replace(peak_raster_order=True)
     with pytest.raises(ValueError, match="peak_ring_ties needs peak_border=1"):
         pf.DecodeConfig(peak_ring_ties=True)
     with pytest.raises(TypeError, match="peak_ring_ties"):
@@ -65,6 +68,20 @@ def test_ring_next_to_the_border(backend):
     assert _peak_set(pk, 1) == {(1, 0)}
     plain = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_ring_ties=False))
     assert _peak_set(plain, 0) == {(3, 1), (4, 4)} and _peak_set(plain, 1) == set()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_raster_order_keeps_the_first_peaks(backend):
+    """OpenPose (nmsBase.cpp) lists a keypoint's peaks in raster order and stops at
+    max_peaks; the default lists the highest first and keeps the highest."""
+    hm = np.zeros((18, 12, 12), np.float32)
+    for i, (x, y) in enumerate([(3, 2), (8, 2), (3, 6), (8, 9)]):
+        hm[0, y, x] = 0.2 + 0.1 * i          # later in raster order = higher
+    cfg = pf.DecodeConfig.openpose(upsample=1, refine_radius=0, max_peaks=3)
+    pk = pf.find_peaks(hm, backend=backend, config=cfg)
+    assert pk.grid.tolist() == [[3, 2], [8, 2], [3, 6]]
+    best = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_raster_order=False))
+    assert best.grid.tolist() == [[8, 9], [3, 6], [8, 2]]
 
 
 @pytest.mark.parametrize("s", [4, 8])

@@ -40,9 +40,16 @@ float float_below_or_at(double t) {
     return f;
 }
 
-// Keep the best max_peaks of `found`, ordered; append them (unrefined) to out.
-void select(std::vector<PeakScratch::Found>& found, int max_peaks) {
+// Keep the best max_peaks of `found`, ordered (or, with raster, the first max_peaks in
+// raster order).
+void select(std::vector<PeakScratch::Found>& found, int max_peaks, bool raster) {
     const size_t keep = std::min(found.size(), static_cast<size_t>(max_peaks));
+    if (raster) {
+        std::sort(found.begin(), found.end(),
+                  [](const PeakScratch::Found& x, const PeakScratch::Found& y) { return x.raster < y.raster; });
+        found.resize(keep);
+        return;
+    }
     if (found.size() > keep) {
         std::nth_element(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(keep), found.end(), found_before);
         found.resize(keep);
@@ -488,7 +495,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
                     [&](int64_t x, int64_t y) { return static_cast<double>(ch[y * w + x]); },
                     [](int64_t, int64_t) { return true; }, ws.found);
             }
-            select(ws.found, effective_max_peaks(cfg));
+            select(ws.found, effective_max_peaks(cfg), cfg.peak_raster_order);
             emit(ws.found, gw, out);
             for (const auto& f : ws.found) {
                 const int64_t x = f.raster % gw, y = f.raster / gw;
@@ -533,7 +540,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
                 out.grid_h, gw, cfg.peak_threshold, [&](int64_t x, int64_t y) { return grid.at(x, y); },
                 [&](int64_t x, int64_t y) { return ws.listed[(y / s) * w + x / s] == epoch; }, ws.found);
         }
-        select(ws.found, effective_max_peaks(cfg));
+        select(ws.found, effective_max_peaks(cfg), cfg.peak_raster_order);
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {
             const int64_t x = f.raster % gw, y = f.raster / gw;

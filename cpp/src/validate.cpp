@@ -57,6 +57,9 @@ void validate_config(const DecodeConfig& c) {
     need(!c.peak_ring_ties || c.peak_border == 1,
          "DecodeConfig.peak_ring_ties needs peak_border=1 (OpenPose's NMS), got peak_border=" +
              std::to_string(c.peak_border) + "; set both or neither");
+    need(!(c.peak_raster_order && c.single_person),
+         "DecodeConfig.peak_raster_order does not go with single_person_mode (its one peak per keypoint is the "
+         "global maximum); leave peak_raster_order False");
     finite("paf_sample_offset", c.paf_sample_offset);
     finite("paf_close_fraction", c.paf_close_fraction);
     need(c.paf_sample_offset >= -1.0 && c.paf_sample_offset <= 1.0,

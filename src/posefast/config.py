@@ -79,6 +79,12 @@ class DecodeConfig:
         grid, and on the eight edge cells beside the corners (such as (0, 1) and
         (1, 0)), a value above ``peak_threshold`` is a peak when it is ``>=`` each of
         its neighbours (ties pass); elsewhere the usual test.  Default False.
+    peak_raster_order : bool
+        OpenPose's order (``DecodeConfig.openpose()``): a keypoint's peaks in raster
+        order of the decode grid, and with more than ``max_peaks`` of them the first
+        ``max_peaks`` in that order.  Default False: highest value first, and the
+        ``max_peaks`` highest kept.  Not with ``single_person_mode`` (its one peak is
+        the global maximum).
     paf_sample_far_end : bool
         ``False`` (OpenPose): sample ``i`` of ``n`` lies at ``A + (i / n) * d``,
         ``i = 0 .. n-1``, so the far end ``B`` is never sampled.  ``True``: at
@@ -149,6 +155,7 @@ class DecodeConfig:
     single_person_mode: bool = False
     peak_border: int = 0
     peak_ring_ties: bool = False
+    peak_raster_order: bool = False
     paf_sample_far_end: bool = False
     paf_sample_offset: float = 0.5
     paf_strict_fraction: bool = True
@@ -178,7 +185,8 @@ class DecodeConfig:
         name = get_layout(layout).name
         base = dict(upsample=8, refine_radius=3, max_peaks=127, peak_threshold=0.05, paf_threshold=0.05,
                     paf_min_above=0.95, paf_min_samples=5, paf_max_samples=25, min_parts=3,
-                    min_person_score=0.4, peak_border=1, peak_ring_ties=True, paf_sample_far_end=False,
+                    min_person_score=0.4, peak_border=1, peak_ring_ties=True, peak_raster_order=True,
+                    paf_sample_far_end=False,
                     paf_sample_offset=0.5, paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True,
                     merge_fragments=0.0)
         if name == "mpi15":
@@ -215,12 +223,16 @@ class DecodeConfig:
         if not isinstance(self.single_person_mode, bool):
             raise TypeError(f"DecodeConfig.single_person_mode must be a bool, got {self.single_person_mode!r}")
         _int("peak_border", 0, 1000)
-        for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares", "peak_ring_ties"):
+        for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares", "peak_ring_ties",
+                     "peak_raster_order"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"DecodeConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if self.peak_ring_ties and self.peak_border != 1:
             raise ValueError(f"DecodeConfig.peak_ring_ties needs peak_border=1 (OpenPose's NMS), got "
                              f"peak_border={self.peak_border}; set both or neither")
+        if self.peak_raster_order and self.single_person_mode:
+            raise ValueError("DecodeConfig.peak_raster_order does not go with single_person_mode (its one peak "
+                             "per keypoint is the global maximum); leave peak_raster_order False")
         for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score",
                      "paf_sample_offset", "paf_close_fraction", "merge_fragments"):
             _float(name)

@@ -334,7 +334,7 @@ def _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, 
 
 
 @jit
-def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border, ring):
+def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border, ring, raster):
     """Peaks of every channel of ``hm`` float32 [K, h, w].
 
     ``cutoff_bits`` (uint32) and ``hcut`` are :func:`.upsample.cull_cutoff_bits` and
@@ -421,8 +421,12 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks
             n = n_in
         if ring:
             n = _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, n)
-        # Rule 2: value desc, raster asc (candidates are in raster order; the sort is stable).
-        order = argsort_desc(cand_val[:n])
+        # Rule 2: value desc, raster asc (candidates are in raster order; the sort is
+        # stable), or raster order alone.
+        if raster:
+            order = np.arange(n)
+        else:
+            order = argsort_desc(cand_val[:n])
         keep = min(n, max_peaks)
         grid, xy, scores = _grow_peaks(grid, xy, scores, m + keep)
         for q in range(keep):

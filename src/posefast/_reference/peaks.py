@@ -15,7 +15,8 @@ For every keypoint channel, on the decode grid (the map bicubically upsampled by
    positions next to a corner such as (0, 1) and (1, 0) -- has its own test: a ring
    position is a peak when its value is above ``peak_threshold`` and ``>=`` each
    of its neighbours inside the grid (ties pass on every side).
-2. Peaks are ordered by value (highest first), ties by raster index, and only the
+2. Peaks are ordered by value (highest first), ties by raster index -- or, with
+   ``peak_raster_order`` (OpenPose), by raster index alone -- and only the
    first ``max_peaks`` are kept (``1`` in single-person mode,
    ``DecodeConfig.effective_max_peaks``: the one kept is then the global maximum
    of the channel's decode grid, first in raster order on ties, when it is above
@@ -111,7 +112,10 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
             ys, xs = np.concatenate([ys, ry]), np.concatenate([xs, rx])
         vals = g[ys, xs]
         raster = ys.astype(np.int64) * ww + xs
-        order = np.lexsort((raster, -vals))[: config.effective_max_peaks]  # value desc, raster asc
+        if config.peak_raster_order:
+            order = np.argsort(raster, kind="stable")[: config.effective_max_peaks]
+        else:
+            order = np.lexsort((raster, -vals))[: config.effective_max_peaks]  # value desc, raster asc
         for i in order:
             x, y = int(xs[i]), int(ys[i])
             grid_pos.append((x, y))
