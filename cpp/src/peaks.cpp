@@ -456,6 +456,50 @@ void ring_peaks(int64_t gh, int64_t gw, double thr, At&& at, Maybe&& maybe,
     });
 }
 
+// The ring on the upsampled grid (s >= 2): it lies in the tiles of raw rows 0 and h-1
+// and raw columns 0 and w-1.  A tile the peak pass never evaluated was off the list or
+// culled by its bound, so it holds no value above thr: only evaluated tiles' ring
+// cells are tested, each tile once.
+void ring_peaks_up(LazyGrid& g, int64_t h, int64_t w, int s, double thr, PeakScratch& ws) {
+    const int64_t gh = h * s, gw = w * s;
+    auto in_ring = [&](int64_t x, int64_t y) {
+        const bool inner = x > 1 && x < gw - 2 && y > 1 && y < gh - 2;
+        return !inner && (x == 1 || x == gw - 2 || y == 1 || y == gh - 2);
+    };
+    auto tile = [&](int64_t i, int64_t j) {
+        if (ws.stamp[i * w + j] != ws.epoch) return;
+        for (int64_t y = i * s; y < (i + 1) * s; ++y) {
+            for (int64_t x = j * s; x < (j + 1) * s; ++x) {
+                if (!in_ring(x, y)) continue;
+                const double v = g.at(x, y);
+                if (!(v > thr)) continue;
+                bool ok = true;
+                for (int64_t dy = -1; dy <= 1 && ok; ++dy) {
+                    const int64_t yy = y + dy;
+                    if (yy < 0 || yy >= gh) continue;
+                    for (int64_t dx = -1; dx <= 1; ++dx) {
+                        const int64_t xx = x + dx;
+                        if ((dy == 0 && dx == 0) || xx < 0 || xx >= gw) continue;
+                        if (!(v >= g.at(xx, yy))) {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if (ok) ws.found.push_back({v, y * gw + x});
+            }
+        }
+    };
+    for (int64_t i = 0; i < h; ++i) {
+        if (i == 0 || i == h - 1) {
+            for (int64_t j = 0; j < w; ++j) tile(i, j);
+        } else {
+            tile(i, 0);
+            if (w > 1) tile(i, w - 1);
+        }
+    }
+}
+
 void emit(const std::vector<PeakScratch::Found>& found, int64_t gw, PeakList& out) {
     for (const auto& f : found) {
         out.grid.push_back(static_cast<int32_t>(f.raster % gw));
@@ -533,13 +577,7 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
         }
         drop_border(ws.found, out.grid_h, gw, cfg.peak_ring_ties ? 2 : cfg.peak_border);
-        if (cfg.peak_ring_ties) {
-            // A tile off the list holds no value above thr (the marking's bound).
-            const uint32_t epoch = ws.epoch;
-            ring_peaks(
-                out.grid_h, gw, cfg.peak_threshold, [&](int64_t x, int64_t y) { return grid.at(x, y); },
-                [&](int64_t x, int64_t y) { return ws.listed[(y / s) * w + x / s] == epoch; }, ws.found);
-        }
+        if (cfg.peak_ring_ties) ring_peaks_up(grid, h, w, s, cfg.peak_threshold, ws);
         select(ws.found, effective_max_peaks(cfg), cfg.peak_raster_order);
         emit(ws.found, gw, out);
         for (const auto& f : ws.found) {

@@ -311,19 +311,37 @@ def _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, 
 def _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, n):
     """Append rule 1's ring peaks (``peak_ring_ties``) to the ``n`` candidates, then put
     all of them back in raster order."""
-    hh = hm.shape[1] * s
-    ww = hm.shape[2] * s
+    h = hm.shape[1]
+    w = hm.shape[2]
+    hh = h * s
+    ww = w * s
     n0 = n
-    for y in range(hh):
-        on_row = y == 1 or y == hh - 2
-        if on_row:
-            for x in range(ww):
-                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n)
-        else:
-            if ww > 1:
-                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, 1, cand_pos, cand_val, n)
-            if ww - 2 > 1:
-                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, ww - 2, cand_pos, cand_val, n)
+    if s == 1:
+        for y in range(hh):
+            if y == 1 or y == hh - 2:
+                for x in range(ww):
+                    n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n)
+            else:
+                if ww > 1:
+                    n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, 1, cand_pos, cand_val, n)
+                if ww - 2 > 1:
+                    n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, ww - 2, cand_pos, cand_val, n)
+    else:
+        # The ring lies in the tiles of raw rows 0, h-1 and columns 0, w-1; only tiles
+        # holding a value above the threshold (state 2) are visited, each once.
+        for i in range(h):
+            for j in range(w):
+                if not (i == 0 or i == h - 1 or j == 0 or j == w - 1):
+                    continue
+                t = slot[i, j]
+                if t < 0 or state[t] != 2:
+                    continue
+                for y in range(i * s, i * s + s):
+                    for x in range(j * s, j * s + s):
+                        inner = x > 1 and x < ww - 2 and y > 1 and y < hh - 2
+                        if inner or not (x == 1 or x == ww - 2 or y == 1 or y == hh - 2):
+                            continue
+                        n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n)
     if n > n0:
         order = np.argsort(cand_pos[:n])
         pos = cand_pos[:n][order]
