@@ -309,6 +309,7 @@ def test_people_options_end_to_end(shared_models, media, tmp_path, monkeypatch):
     (["--scales", "1,x"], "comma-separated"),
     (["--upsample", "0"], "upsample must be in [1, 16]"),
     (["--paf-min-above", "2"], "paf_min_above must be in [0, 1]"),
+    (["--upsample", "16", "--net-height", "1040"], "the decode grid would be"),   # over the cap, before output
 ])
 def test_model_option_errors_exit_2(argv, message, shared_models, media, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("POSEFAST_MODEL_PATH", str(shared_models))

@@ -467,15 +467,17 @@ class _Interrupt:
 
 
 def _check_model_fits(est, source) -> None:
-    """One network pass on a blank frame of the source's size: a model whose outputs do
-    not fit its layout or stride fails here (ValueError, exit 2), before any output exists."""
+    """One network pass and decode on a blank frame of the source's size: a model whose
+    outputs do not fit its layout or stride, or a decode grid over the cap (--upsample with
+    a large --net-height), fails here (ValueError, exit 2), before any output exists."""
     import numpy as np
 
     w, h = source.size
     if w <= 0 or h <= 0:
         return
-    x, _ = est.preprocess([np.zeros((h, w, 3), np.uint8)])
-    est.forward(x)
+    x, metas = est.preprocess([np.zeros((h, w, 3), np.uint8)])
+    hm, pafs = est.forward(x)
+    est.postprocess(hm, pafs, metas)
 
 
 def _prepare(args, estimator=None):
