@@ -38,6 +38,9 @@ def test_preset_fields():
         pf.DecodeConfig(peak_border=-1)
     assert c.peak_ring_ties and not d.peak_ring_ties
     assert c.peak_raster_order and not d.peak_raster_order
+    assert c.peak_strict_nms and not d.peak_strict_nms
+    with pytest.raises(ValueError, match="peak_strict_nms does not go with single_person_mode"):
+        pf.DecodeConfig.single_person().replace(peak_strict_nms=True)
     with pytest.raises(ValueError, match="peak_raster_order does not go with single_person_mode"):
         pf.DecodeConfig.single_person().replace(peak_raster_order=True)
     with pytest.raises(ValueError, match="peak_ring_ties needs peak_border=1"):
@@ -59,14 +62,16 @@ def test_ring_next_to_the_border(backend):
     hm[0, 1, 0] = 0.7                   # (x 0, y 1): an edge cell of the ring
     hm[0, 6, 7] = 0.6                   # (x 7, y 6): likewise, at the other side
     hm[0, 3, 7] = 0.8                   # outermost column, not on the ring: never a peak
-    hm[0, 4, 4] = hm[0, 4, 5] = 0.55    # inside: the plateau rule (first in raster order)
+    hm[0, 4, 4] = hm[0, 4, 5] = 0.55    # inside: a plateau, no peak (strict NMS; default: its first cell)
     hm[1, 0, 1] = 0.9                   # (x 1, y 0): ring; it also suppresses (x 1, y 1) ...
     hm[1, 1, 1] = 0.4                   # ... a ring cell below a higher neighbour
     cfg = pf.DecodeConfig.openpose(upsample=1, refine_radius=0)
     pk = pf.find_peaks(hm, backend=backend, config=cfg)
-    assert _peak_set(pk, 0) == {(0, 1), (3, 1), (4, 1), (4, 4), (7, 6)}
+    assert _peak_set(pk, 0) == {(0, 1), (3, 1), (4, 1), (7, 6)}
     assert _peak_set(pk, 1) == {(1, 0)}
-    plain = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_ring_ties=False))
+    strict = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_ring_ties=False))
+    assert _peak_set(strict, 0) == set() and _peak_set(strict, 1) == set()
+    plain = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_ring_ties=False, peak_strict_nms=False))
     assert _peak_set(plain, 0) == {(3, 1), (4, 4)} and _peak_set(plain, 1) == set()
 
 
@@ -82,6 +87,24 @@ def test_raster_order_keeps_the_first_peaks(backend):
     assert pk.grid.tolist() == [[3, 2], [8, 2], [3, 6]]
     best = pf.find_peaks(hm, backend=backend, config=cfg.replace(peak_raster_order=False))
     assert best.grid.tolist() == [[8, 9], [3, 6], [8, 2]]
+
+
+@pytest.mark.parametrize("s", [1, 2, 4])
+def test_strict_nms_parity_on_quantised_maps(s):
+    """Quantised maps (as an int8 network gives) hold exact ties; every backend drops the
+    same plateaus as the reference under OpenPose's strict test, and there are some."""
+    rng = np.random.default_rng(5)
+    cfg = pf.DecodeConfig.openpose(upsample=s)
+    dropped = 0
+    for trial in range(6):
+        sc = make_scene(rng, 5, 24, 32, noise=0.02, margin=0.2)
+        hm = (np.round(sc.heatmaps * 16) / 16).astype(np.float32)   # 1/16 steps: plateaus
+        ref = pf.find_peaks(hm, backend="python", config=cfg)
+        loose = pf.find_peaks(hm, backend="python", config=cfg.replace(peak_strict_nms=False))
+        dropped += len(loose.scores) - len(ref.scores)
+        for b in BACKENDS:
+            assert_same_peaks(pf.find_peaks(hm, backend=b, config=cfg), ref, f"s={s} trial {trial} backend={b}")
+    assert dropped > 0
 
 
 @pytest.mark.parametrize("s", [4, 8])

@@ -38,6 +38,7 @@ DecodeConfig to_config(py::handle obj) {
     c.peak_border = obj.attr("peak_border").cast<int>();
     c.peak_ring_ties = obj.attr("peak_ring_ties").cast<bool>();
     c.peak_raster_order = obj.attr("peak_raster_order").cast<bool>();
+    c.peak_strict_nms = obj.attr("peak_strict_nms").cast<bool>();
     c.paf_sample_far_end = obj.attr("paf_sample_far_end").cast<bool>();
     c.paf_sample_offset = obj.attr("paf_sample_offset").cast<double>();
     c.paf_strict_fraction = obj.attr("paf_strict_fraction").cast<bool>();
@@ -63,7 +64,7 @@ void register_config(py::module_& m) {
         .def(py::init([](int upsample, double peak_threshold, int refine_radius, int max_peaks, double paf_threshold,
                          double paf_min_above, int paf_min_samples, int paf_max_samples, int min_parts,
                          double min_person_score, bool check_finite, int number_people_max, bool single_person,
-                         int peak_border, bool peak_ring_ties, bool peak_raster_order,
+                         int peak_border, bool peak_ring_ties, bool peak_raster_order, bool peak_strict_nms,
                          bool paf_sample_far_end,
                          double paf_sample_offset, bool paf_strict_fraction, double paf_close_fraction,
                          bool fill_only_shares, double merge_fragments, uint64_t uncounted_mask) {
@@ -74,6 +75,7 @@ void register_config(py::module_& m) {
                  c.peak_border = peak_border;
                  c.peak_ring_ties = peak_ring_ties;
                  c.peak_raster_order = peak_raster_order;
+                 c.peak_strict_nms = peak_strict_nms;
                  c.paf_sample_far_end = paf_sample_far_end;
                  c.paf_sample_offset = paf_sample_offset;
                  c.paf_strict_fraction = paf_strict_fraction;
@@ -90,6 +92,7 @@ void register_config(py::module_& m) {
              py::arg("min_person_score") = 0.4, py::arg("check_finite") = true,
              py::arg("number_people_max") = 0, py::arg("single_person") = false, py::arg("peak_border") = 0,
              py::arg("peak_ring_ties") = false, py::arg("peak_raster_order") = false,
+             py::arg("peak_strict_nms") = false,
              py::arg("paf_sample_far_end") = false, py::arg("paf_sample_offset") = 0.5,
              py::arg("paf_strict_fraction") = true, py::arg("paf_close_fraction") = 1.0 / 150.0,
              py::arg("fill_only_shares") = true, py::arg("merge_fragments") = 0.4,
@@ -112,6 +115,7 @@ void register_config(py::module_& m) {
         .def_readwrite("peak_border", &DecodeConfig::peak_border)
         .def_readwrite("peak_ring_ties", &DecodeConfig::peak_ring_ties)
         .def_readwrite("peak_raster_order", &DecodeConfig::peak_raster_order)
+        .def_readwrite("peak_strict_nms", &DecodeConfig::peak_strict_nms)
         .def_readwrite("paf_sample_far_end", &DecodeConfig::paf_sample_far_end)
         .def_readwrite("paf_sample_offset", &DecodeConfig::paf_sample_offset)
         .def_readwrite("paf_strict_fraction", &DecodeConfig::paf_strict_fraction)
@@ -132,7 +136,8 @@ void register_config(py::module_& m) {
               << ", single_person=" << (c.single_person ? "True" : "False")
               << ", peak_border=" << c.peak_border
               << ", peak_ring_ties=" << (c.peak_ring_ties ? "True" : "False")
-              << ", peak_raster_order=" << (c.peak_raster_order ? "True" : "False") << ", paf_sample_far_end=" << (c.paf_sample_far_end ? "True" : "False")
+              << ", peak_raster_order=" << (c.peak_raster_order ? "True" : "False")
+              << ", peak_strict_nms=" << (c.peak_strict_nms ? "True" : "False") << ", paf_sample_far_end=" << (c.paf_sample_far_end ? "True" : "False")
               << ", paf_sample_offset=" << c.paf_sample_offset
               << ", paf_strict_fraction=" << (c.paf_strict_fraction ? "True" : "False")
               << ", paf_close_fraction=" << c.paf_close_fraction

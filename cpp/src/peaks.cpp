@@ -418,6 +418,28 @@ void drop_border(std::vector<PeakScratch::Found>& found, int64_t gh, int64_t gw,
                 found.end());
 }
 
+// peak_strict_nms: drop peaks equal to a later neighbour (right, or any below).  They
+// already beat earlier neighbours strictly and are not below later ones, so what is
+// left is exactly "above all 8" (OpenPose's test).  `at(x, y)` gives exact values.
+template <class At>
+void strict_filter(std::vector<PeakScratch::Found>& found, int64_t gh, int64_t gw, At&& at) {
+    found.erase(std::remove_if(found.begin(), found.end(),
+                               [&](const PeakScratch::Found& f) {
+                                   const int64_t x = f.raster % gw, y = f.raster / gw;
+                                   for (int64_t dy = 0; dy <= 1; ++dy) {
+                                       const int64_t yy = y + dy;
+                                       if (yy >= gh) continue;
+                                       for (int64_t dx = -1; dx <= 1; ++dx) {
+                                           const int64_t xx = x + dx;
+                                           if ((dy == 0 && dx <= 0) || xx < 0 || xx >= gw) continue;
+                                           if (at(xx, yy) == f.value) return true;
+                                       }
+                                   }
+                                   return false;
+                               }),
+                found.end());
+}
+
 // peak_ring_ties (rules: _reference/peaks.py): every position of rows 1 and gh-2 and
 // of columns 1 and gw-2 outside rows/columns 2 .. gh-3 / 2 .. gw-3, each once, in
 // raster order.  `visit(x, y)`.
@@ -532,6 +554,9 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             } else {
                 channel_peaks_raw<false>(ch, h, w, cfg, ws.found);
             }
+            if (cfg.peak_strict_nms) {
+                strict_filter(ws.found, h, w, [&](int64_t x, int64_t y) { return static_cast<double>(ch[y * w + x]); });
+            }
             drop_border(ws.found, out.grid_h, gw, cfg.peak_ring_ties ? 2 : cfg.peak_border);
             if (cfg.peak_ring_ties) {
                 ring_peaks(
@@ -575,6 +600,9 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             if (bad >= 0) throw_non_finite(hm, k * h * w + bad, "heatmaps");
         } else {
             channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
+        }
+        if (cfg.peak_strict_nms) {
+            strict_filter(ws.found, out.grid_h, gw, [&](int64_t x, int64_t y) { return grid.at(x, y); });
         }
         drop_border(ws.found, out.grid_h, gw, cfg.peak_ring_ties ? 2 : cfg.peak_border);
         if (cfg.peak_ring_ties) ring_peaks_up(grid, h, w, s, cfg.peak_threshold, ws);

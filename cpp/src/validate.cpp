@@ -60,6 +60,9 @@ void validate_config(const DecodeConfig& c) {
     need(!(c.peak_raster_order && c.single_person),
          "DecodeConfig.peak_raster_order does not go with single_person_mode (its one peak per keypoint is the "
          "global maximum); leave peak_raster_order False");
+    need(!(c.peak_strict_nms && c.single_person),
+         "DecodeConfig.peak_strict_nms does not go with single_person_mode (its one peak per keypoint is the "
+         "global maximum); leave peak_strict_nms False");
     finite("paf_sample_offset", c.paf_sample_offset);
     finite("paf_close_fraction", c.paf_close_fraction);
     need(c.paf_sample_offset >= -1.0 && c.paf_sample_offset <= 1.0,

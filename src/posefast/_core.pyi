@@ -31,6 +31,7 @@ class DecodeConfig:
     peak_border: int
     peak_ring_ties: bool
     peak_raster_order: bool
+    peak_strict_nms: bool
     paf_sample_far_end: bool
     paf_sample_offset: float
     paf_strict_fraction: bool
@@ -43,7 +44,7 @@ class DecodeConfig:
                  paf_min_samples: int = 5, paf_max_samples: int = 25, min_parts: int = 3,
                  min_person_score: float = 0.4, check_finite: bool = True, number_people_max: int = 0,
                  single_person: bool = False, peak_border: int = 0, peak_ring_ties: bool = False,
-                 peak_raster_order: bool = False,
+                 peak_raster_order: bool = False, peak_strict_nms: bool = False,
                  paf_sample_far_end: bool = False, paf_sample_offset: float = 0.5,
                  paf_strict_fraction: bool = True, paf_close_fraction: float = 1.0 / 150.0,
                  fill_only_shares: bool = True, merge_fragments: float = 0.4,

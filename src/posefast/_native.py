@@ -59,6 +59,7 @@ def _config(cfg: DecodeConfig):
         peak_border=cfg.peak_border,
         peak_ring_ties=bool(cfg.peak_ring_ties),
         peak_raster_order=bool(cfg.peak_raster_order),
+        peak_strict_nms=bool(cfg.peak_strict_nms),
         paf_sample_far_end=bool(cfg.paf_sample_far_end),
         paf_sample_offset=float(cfg.paf_sample_offset),
         paf_strict_fraction=bool(cfg.paf_strict_fraction),

@@ -79,6 +79,12 @@ class DecodeConfig:
         grid, and on the eight edge cells beside the corners (such as (0, 1) and
         (1, 0)), a value above ``peak_threshold`` is a peak when it is ``>=`` each of
         its neighbours (ties pass); elsewhere the usual test.  Default False.
+    peak_strict_nms : bool
+        OpenPose's NMS test (``DecodeConfig.openpose()``): a value must be strictly
+        above all 8 neighbours, so a plateau of equal values gives no peak.  Default
+        False: above the earlier neighbours (raster order) and not below the later
+        ones, so a plateau gives its first cell.  (The ring of ``peak_ring_ties``
+        keeps its own test.)
     peak_raster_order : bool
         OpenPose's order (``DecodeConfig.openpose()``): a keypoint's peaks in raster
         order of the decode grid, and with more than ``max_peaks`` of them the first
@@ -155,6 +161,7 @@ class DecodeConfig:
     single_person_mode: bool = False
     peak_border: int = 0
     peak_ring_ties: bool = False
+    peak_strict_nms: bool = False
     peak_raster_order: bool = False
     paf_sample_far_end: bool = False
     paf_sample_offset: float = 0.5
@@ -185,7 +192,8 @@ class DecodeConfig:
         name = get_layout(layout).name
         base = dict(upsample=8, refine_radius=3, max_peaks=127, peak_threshold=0.05, paf_threshold=0.05,
                     paf_min_above=0.95, paf_min_samples=5, paf_max_samples=25, min_parts=3,
-                    min_person_score=0.4, peak_border=1, peak_ring_ties=True, peak_raster_order=True,
+                    min_person_score=0.4, peak_border=1, peak_ring_ties=True, peak_strict_nms=True,
+                    peak_raster_order=True,
                     paf_sample_far_end=False,
                     paf_sample_offset=0.5, paf_strict_fraction=True, paf_close_fraction=1.0 / 150.0, fill_only_shares=True,
                     merge_fragments=0.0)
@@ -224,15 +232,16 @@ class DecodeConfig:
             raise TypeError(f"DecodeConfig.single_person_mode must be a bool, got {self.single_person_mode!r}")
         _int("peak_border", 0, 1000)
         for name in ("paf_sample_far_end", "paf_strict_fraction", "fill_only_shares", "peak_ring_ties",
-                     "peak_raster_order"):
+                     "peak_strict_nms", "peak_raster_order"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"DecodeConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if self.peak_ring_ties and self.peak_border != 1:
             raise ValueError(f"DecodeConfig.peak_ring_ties needs peak_border=1 (OpenPose's NMS), got "
                              f"peak_border={self.peak_border}; set both or neither")
-        if self.peak_raster_order and self.single_person_mode:
-            raise ValueError("DecodeConfig.peak_raster_order does not go with single_person_mode (its one peak "
-                             "per keypoint is the global maximum); leave peak_raster_order False")
+        for name in ("peak_raster_order", "peak_strict_nms"):
+            if getattr(self, name) and self.single_person_mode:
+                raise ValueError(f"DecodeConfig.{name} does not go with single_person_mode (its one peak "
+                                 f"per keypoint is the global maximum); leave {name} False")
         for name in ("peak_threshold", "paf_threshold", "paf_min_above", "min_person_score",
                      "paf_sample_offset", "paf_close_fraction", "merge_fragments"):
             _float(name)

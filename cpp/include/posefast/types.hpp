@@ -43,6 +43,7 @@ struct DecodeConfig {
     int peak_border = 0;              // no peak within this many cells of the grid edge
     bool peak_ring_ties = false;      // OpenPose's NMS on the ring next to the border (needs peak_border 1)
     bool peak_raster_order = false;   // OpenPose's peak order: raster, first max_peaks kept
+    bool peak_strict_nms = false;     // OpenPose's NMS: above all 8 neighbours (a plateau: no peak)
     bool paf_sample_far_end = false;  // samples at i/(n-1) (both ends) instead of i/n
     double paf_sample_offset = 0.5;   // added to the start peak before rounding
     bool paf_strict_fraction = true;  // passed/n > min_above instead of passed >= min_above*n

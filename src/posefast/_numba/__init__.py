@@ -73,7 +73,7 @@ def _peak_args(cfg: DecodeConfig) -> tuple:
     return (s, first, wts, float(cfg.peak_threshold), cull_cutoff_bits(cfg.peak_threshold, s),
             vertical_cutoff(cfg.peak_threshold, s),
             int(cfg.effective_max_peaks), int(cfg.effective_refine_radius), int(cfg.peak_border),
-            bool(cfg.peak_ring_ties), bool(cfg.peak_raster_order))
+            bool(cfg.peak_ring_ties), bool(cfg.peak_raster_order), bool(cfg.peak_strict_nms))
 
 
 @functools.lru_cache(maxsize=64)

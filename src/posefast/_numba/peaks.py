@@ -263,6 +263,41 @@ def _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, can
 
 
 @jit
+def _strict_filter(hm, k, s, first, wts, slot, state, buf, cand_pos, cand_val, n):
+    """``peak_strict_nms``: drop candidates equal to a later neighbour (right, or any
+    below).  Candidates already beat earlier neighbours strictly and are not below
+    later ones, so what is left is exactly "above all 8".  Order kept."""
+    hh = hm.shape[1] * s
+    ww = hm.shape[2] * s
+    n_in = 0
+    for c in range(n):
+        pos = cand_pos[c]
+        v = cand_val[c]
+        y = pos // ww
+        x = pos - y * ww
+        tie = False
+        for dy in range(0, 2):
+            yy = y + dy
+            if yy >= hh:
+                continue
+            for dx in range(-1, 2):
+                xx = x + dx
+                if (dy == 0 and dx <= 0) or xx < 0 or xx >= ww:
+                    continue
+                if s == 1:
+                    nb = np.float64(hm[k, yy, xx])
+                else:
+                    nb = _grid_value(hm, k, yy, xx, s, first, wts, slot, state, buf)
+                if nb == v:
+                    tie = True
+        if not tie:
+            cand_pos[n_in] = pos
+            cand_val[n_in] = v
+            n_in += 1
+    return n_in
+
+
+@jit
 def _ring_nb(hm, k, s, slot, state, buf, yy, xx, v):
     """True when ``v`` >= the decode-grid value at (yy, xx) (a neighbour inside the grid).
     A neighbour in an inactive or culled tile is <= threshold < v."""
@@ -352,7 +387,8 @@ def _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, 
 
 
 @jit
-def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border, ring, raster):
+def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border, ring, raster,
+                      strict):
     """Peaks of every channel of ``hm`` float32 [K, h, w].
 
     ``cutoff_bits`` (uint32) and ``hcut`` are :func:`.upsample.cull_cutoff_bits` and
@@ -424,6 +460,8 @@ def find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut, max_peaks
                     else:
                         state[t] = 1   # evaluated
             n = _up_candidates(hm, k, threshold, s, slot, tile_j, row_start, state, buf, cand_pos, cand_val)
+        if strict:
+            n = _strict_filter(hm, k, s, first, wts, slot, state, buf, cand_pos, cand_val, n)
         b = 2 if ring else border   # with ring ties, the ring is tested on its own below
         if b > 0:
             # Rule 1's border: drop candidates within `b` cells of the edge (order kept).

@@ -40,7 +40,7 @@ def first_non_finite(maps):
 
 @jit
 def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_peaks, r, border, ring, raster,
-                  limbs, paf, fill, paf_threshold, min_above, nmin, nmax, far_end, offset, strict,
+                  strict_nms, limbs, paf, fill, paf_threshold, min_above, nmin, nmax, far_end, offset, strict,
                   close_fraction, close_score, min_parts, min_person_score, people_max, fill_shares, merge,
                   uncounted, check):
     """Stages 1-3 on one frame (see the stage kernels for the arguments).
@@ -48,7 +48,7 @@ def decode_kernel(hm, pafs, s, first, wts, threshold, cutoff_bits, hcut, max_pea
     Returns the people and a flag, True when ``check`` and a PAF value the limb
     scoring read was NaN or Inf (the people are then empty)."""
     pk_off, _, xy, pk_scores = find_peaks_kernel(hm, s, first, wts, threshold, cutoff_bits, hcut,
-                                                 max_peaks, r, border, ring, raster)
+                                                 max_peaks, r, border, ring, raster, strict_nms)
     c_off, ca, cb, cs, bad = score_limbs_kernel(pafs, s, first, wts, pk_off, xy, limbs, paf,
                                                 paf_threshold, min_above, nmin, nmax, far_end, offset,
                                                 strict, close_fraction, close_score, check)

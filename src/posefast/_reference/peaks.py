@@ -7,7 +7,9 @@ For every keypoint channel, on the decode grid (the map bicubically upsampled by
    and it wins against each of its (up to) 8 neighbours inside the grid: ``v >``
    a neighbour that comes earlier in raster order, ``v >=`` one that comes later.
    (OpenPose's 3x3 NMS, with plateaus resolved deterministically: a flat top
-   yields its first position in raster order instead of nothing.)  Positions
+   yields its first position in raster order instead of nothing; with
+   ``peak_strict_nms``, OpenPose's own test, ``v >`` every neighbour, so a flat top
+   yields nothing.)  Positions
    within ``peak_border`` cells of the grid's edge are never peaks (OpenPose: 1).
    With ``peak_ring_ties`` (OpenPose's NMS kernel; needs ``peak_border == 1``) the
    *ring* -- every position on row 1, row H-2, column 1 or column W-2 that is not
@@ -37,7 +39,7 @@ from .upsample import upsample
 __all__ = ["find_peaks", "peaks_on_grid"]
 
 
-def _is_local_max(grid: np.ndarray, threshold: float) -> np.ndarray:
+def _is_local_max(grid: np.ndarray, threshold: float, strict: bool = False) -> np.ndarray:
     """bool [H, W]: the NMS test of rule 1 on one channel."""
     hh, ww = grid.shape
     keep = grid > threshold
@@ -49,7 +51,7 @@ def _is_local_max(grid: np.ndarray, threshold: float) -> np.ndarray:
                 continue
             neighbour = padded[1 + dy: 1 + dy + hh, 1 + dx: 1 + dx + ww]
             earlier = dy < 0 or (dy == 0 and dx < 0)
-            keep &= (grid > neighbour) if earlier else (grid >= neighbour)
+            keep &= (grid > neighbour) if earlier or strict else (grid >= neighbour)
     return keep
 
 
@@ -103,7 +105,7 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
     grid_pos, refined, scores = [], [], []
     for k in range(num_k):
         g = grids[k]
-        ys, xs = np.nonzero(_is_local_max(g, config.peak_threshold))
+        ys, xs = np.nonzero(_is_local_max(g, config.peak_threshold, config.peak_strict_nms))
         b = 2 if config.peak_ring_ties else config.peak_border   # the ring: tested below
         inside = (xs >= b) & (xs < ww - b) & (ys >= b) & (ys < hh - b)
         ys, xs = ys[inside], xs[inside]
