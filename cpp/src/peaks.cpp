@@ -455,27 +455,23 @@ void for_each_ring(int64_t gh, int64_t gw, Visit&& visit) {
     }
 }
 
-// The ring's test: above thr and >= each neighbour inside the grid.  `at(x, y)`
-// gives exact decode-grid values; `maybe(x, y)` is false only where the value is
-// provably <= thr (skipped unread).
-template <class At, class Maybe>
-void ring_peaks(int64_t gh, int64_t gw, double thr, At&& at, Maybe&& maybe,
-                std::vector<PeakScratch::Found>& found) {
-    for_each_ring(gh, gw, [&](int64_t x, int64_t y) {
-        if (!maybe(x, y)) return;
-        const double v = at(x, y);
-        if (!(v > thr)) return;
-        for (int64_t dy = -1; dy <= 1; ++dy) {
-            const int64_t yy = y + dy;
-            if (yy < 0 || yy >= gh) continue;
-            for (int64_t dx = -1; dx <= 1; ++dx) {
-                const int64_t xx = x + dx;
-                if ((dy == 0 && dx == 0) || xx < 0 || xx >= gw) continue;
-                if (!(v >= at(xx, yy))) return;
-            }
+// The ring's test at (x, y): above thr and >= each neighbour inside the grid.
+// `at(x, y)` gives exact decode-grid values.
+template <class At>
+void ring_test(int64_t x, int64_t y, int64_t gh, int64_t gw, double thr, At&& at,
+               std::vector<PeakScratch::Found>& found) {
+    const double v = at(x, y);
+    if (!(v > thr)) return;
+    for (int64_t dy = -1; dy <= 1; ++dy) {
+        const int64_t yy = y + dy;
+        if (yy < 0 || yy >= gh) continue;
+        for (int64_t dx = -1; dx <= 1; ++dx) {
+            const int64_t xx = x + dx;
+            if ((dy == 0 && dx == 0) || xx < 0 || xx >= gw) continue;
+            if (!(v >= at(xx, yy))) return;
         }
-        found.push_back({v, y * gw + x});
-    });
+    }
+    found.push_back({v, y * gw + x});
 }
 
 // The ring on the upsampled grid (s >= 2): it lies in the tiles of raw rows 0 and h-1
@@ -484,31 +480,13 @@ void ring_peaks(int64_t gh, int64_t gw, double thr, At&& at, Maybe&& maybe,
 // cells are tested, each tile once.
 void ring_peaks_up(LazyGrid& g, int64_t h, int64_t w, int s, double thr, PeakScratch& ws) {
     const int64_t gh = h * s, gw = w * s;
-    auto in_ring = [&](int64_t x, int64_t y) {
-        const bool inner = x > 1 && x < gw - 2 && y > 1 && y < gh - 2;
-        return !inner && (x == 1 || x == gw - 2 || y == 1 || y == gh - 2);
-    };
+    auto at = [&](int64_t x, int64_t y) { return g.at(x, y); };
     auto tile = [&](int64_t i, int64_t j) {
         if (ws.stamp[i * w + j] != ws.epoch) return;
         for (int64_t y = i * s; y < (i + 1) * s; ++y) {
             for (int64_t x = j * s; x < (j + 1) * s; ++x) {
-                if (!in_ring(x, y)) continue;
-                const double v = g.at(x, y);
-                if (!(v > thr)) continue;
-                bool ok = true;
-                for (int64_t dy = -1; dy <= 1 && ok; ++dy) {
-                    const int64_t yy = y + dy;
-                    if (yy < 0 || yy >= gh) continue;
-                    for (int64_t dx = -1; dx <= 1; ++dx) {
-                        const int64_t xx = x + dx;
-                        if ((dy == 0 && dx == 0) || xx < 0 || xx >= gw) continue;
-                        if (!(v >= g.at(xx, yy))) {
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
-                if (ok) ws.found.push_back({v, y * gw + x});
+                const bool inner = x > 1 && x < gw - 2 && y > 1 && y < gh - 2;
+                if (!inner && (x == 1 || x == gw - 2 || y == 1 || y == gh - 2)) ring_test(x, y, gh, gw, thr, at, ws.found);
             }
         }
     };
@@ -559,10 +537,8 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             }
             drop_border(ws.found, out.grid_h, gw, cfg.peak_ring_ties ? 2 : cfg.peak_border);
             if (cfg.peak_ring_ties) {
-                ring_peaks(
-                    h, w, cfg.peak_threshold,
-                    [&](int64_t x, int64_t y) { return static_cast<double>(ch[y * w + x]); },
-                    [](int64_t, int64_t) { return true; }, ws.found);
+                auto at = [&](int64_t x, int64_t y) { return static_cast<double>(ch[y * w + x]); };
+                for_each_ring(h, w, [&](int64_t x, int64_t y) { ring_test(x, y, h, w, cfg.peak_threshold, at, ws.found); });
             }
             select(ws.found, effective_max_peaks(cfg), cfg.peak_raster_order);
             emit(ws.found, gw, out);

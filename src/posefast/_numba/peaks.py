@@ -343,6 +343,23 @@ def _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, 
 
 
 @jit
+def _ring_tile(hm, k, threshold, s, slot, state, buf, i, j, cand_pos, cand_val, n):
+    """The ring cells of tile (i, j) (s >= 2); only a tile holding a value above the
+    threshold (state 2) can hold a ring peak."""
+    t = slot[i, j]
+    if t < 0 or state[t] != 2:
+        return n
+    hh = hm.shape[1] * s
+    ww = hm.shape[2] * s
+    for y in range(i * s, i * s + s):
+        for x in range(j * s, j * s + s):
+            inner = x > 1 and x < ww - 2 and y > 1 and y < hh - 2
+            if not inner and (x == 1 or x == ww - 2 or y == 1 or y == hh - 2):
+                n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n)
+    return n
+
+
+@jit
 def _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, n):
     """Append rule 1's ring peaks (``peak_ring_ties``) to the ``n`` candidates, then put
     all of them back in raster order."""
@@ -362,21 +379,15 @@ def _ring_candidates(hm, k, threshold, s, slot, state, buf, cand_pos, cand_val, 
                 if ww - 2 > 1:
                     n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, ww - 2, cand_pos, cand_val, n)
     else:
-        # The ring lies in the tiles of raw rows 0, h-1 and columns 0, w-1; only tiles
-        # holding a value above the threshold (state 2) are visited, each once.
+        # The ring lies in the tiles of raw rows 0, h-1 and columns 0, w-1, each visited once.
         for i in range(h):
-            for j in range(w):
-                if not (i == 0 or i == h - 1 or j == 0 or j == w - 1):
-                    continue
-                t = slot[i, j]
-                if t < 0 or state[t] != 2:
-                    continue
-                for y in range(i * s, i * s + s):
-                    for x in range(j * s, j * s + s):
-                        inner = x > 1 and x < ww - 2 and y > 1 and y < hh - 2
-                        if inner or not (x == 1 or x == ww - 2 or y == 1 or y == hh - 2):
-                            continue
-                        n = _ring_peak(hm, k, threshold, s, slot, state, buf, y, x, cand_pos, cand_val, n)
+            if i == 0 or i == h - 1:
+                for j in range(w):
+                    n = _ring_tile(hm, k, threshold, s, slot, state, buf, i, j, cand_pos, cand_val, n)
+            else:
+                n = _ring_tile(hm, k, threshold, s, slot, state, buf, i, 0, cand_pos, cand_val, n)
+                if w > 1:
+                    n = _ring_tile(hm, k, threshold, s, slot, state, buf, i, w - 1, cand_pos, cand_val, n)
     if n > n0:
         order = np.argsort(cand_pos[:n])
         pos = cand_pos[:n][order]
