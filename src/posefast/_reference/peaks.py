@@ -39,8 +39,9 @@ from .upsample import upsample
 __all__ = ["find_peaks", "peaks_on_grid"]
 
 
-def _is_local_max(grid: np.ndarray, threshold: float, strict: bool = False) -> np.ndarray:
-    """bool [H, W]: the NMS test of rule 1 on one channel."""
+def _is_local_max(grid: np.ndarray, threshold: float, strict: bool = False, ties: bool = False) -> np.ndarray:
+    """bool [H, W]: the NMS test of rule 1 on one channel (``strict``: ``>`` every
+    neighbour; ``ties``: ``>=`` every neighbour, the ring's test)."""
     hh, ww = grid.shape
     keep = grid > threshold
     padded = np.full((hh + 2, ww + 2), -np.inf)
@@ -51,28 +52,16 @@ def _is_local_max(grid: np.ndarray, threshold: float, strict: bool = False) -> n
                 continue
             neighbour = padded[1 + dy: 1 + dy + hh, 1 + dx: 1 + dx + ww]
             earlier = dy < 0 or (dy == 0 and dx < 0)
-            keep &= (grid > neighbour) if earlier or strict else (grid >= neighbour)
+            above = not ties and (earlier or strict)
+            keep &= (grid > neighbour) if above else (grid >= neighbour)
     return keep
 
 
-def ring_mask(hh: int, ww: int) -> np.ndarray:
+def _ring_mask(hh: int, ww: int) -> np.ndarray:
     """bool [H, W]: the ring of ``peak_ring_ties`` (rule 1)."""
     y, x = np.indices((hh, ww))
     inner = (x > 1) & (x < ww - 2) & (y > 1) & (y < hh - 2)
     return ~inner & ((x == 1) | (x == ww - 2) | (y == 1) | (y == hh - 2))
-
-
-def _ring_peaks(grid: np.ndarray, threshold: float) -> np.ndarray:
-    """bool [H, W]: ring positions above the threshold and >= every neighbour in the grid."""
-    hh, ww = grid.shape
-    keep = ring_mask(hh, ww) & (grid > threshold)
-    padded = np.full((hh + 2, ww + 2), -np.inf)
-    padded[1:-1, 1:-1] = grid
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                keep &= grid >= padded[1 + dy: 1 + dy + hh, 1 + dx: 1 + dx + ww]
-    return keep
 
 
 def _refine(grid: np.ndarray, x: int, y: int, r: int) -> tuple[float, float]:
@@ -110,7 +99,7 @@ def peaks_on_grid(grids: np.ndarray, config: DecodeConfig) -> Peaks:
         inside = (xs >= b) & (xs < ww - b) & (ys >= b) & (ys < hh - b)
         ys, xs = ys[inside], xs[inside]
         if config.peak_ring_ties:
-            ry, rx = np.nonzero(_ring_peaks(g, config.peak_threshold))
+            ry, rx = np.nonzero(_ring_mask(hh, ww) & _is_local_max(g, config.peak_threshold, ties=True))
             ys, xs = np.concatenate([ys, ry]), np.concatenate([xs, rx])
         vals = g[ys, xs]
         raster = ys.astype(np.int64) * ww + xs
