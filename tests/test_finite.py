@@ -153,3 +153,32 @@ def test_far_sample_read_only_while_the_pair_can_pass(sample0_passes):
             assert len(got.a) == 0, b
     if sample0_passes:
         assert len(pf.score_limbs(pafs, pk, backend="python", config=cfg).a) == 1
+
+
+@pytest.mark.parametrize("s", [2, 4, 8])
+def test_unchecked_nan_beside_peaks_same_peaks(frame, s):
+    """Unchecked NaN two or three raw cells from each peak: its bicubic taps reach the
+    grid values at or just beside some peaks (a NaN neighbour is never below, so that
+    peak goes, and the NaN region's edge can leave new maxima),
+    and NaN far from any peak lies where no value reaches the threshold.  Every backend
+    finds the reference's peaks."""
+    hm, _ = frame
+    cfg = pf.DecodeConfig(upsample=s, check_finite=False)
+    clean = pf.find_peaks(hm, backend="python", config=cfg)
+    dirty = hm.copy()
+    k_of = np.repeat(np.arange(hm.shape[0]), np.diff(clean.offsets))
+    for n, (k, (x, y)) in enumerate(zip(k_of, clean.grid)):
+        dx, dy = [(3, 0), (0, 2), (-2, 0), (0, -3)][n % 4]
+        i = min(max(y // s + dy, 0), hm.shape[1] - 1)
+        j = min(max(x // s + dx, 0), hm.shape[2] - 1)
+        dirty[k, i, j] = np.nan
+    dirty[:, 0, -1] = np.nan
+    ref = pf.find_peaks(dirty, backend="python", config=cfg)
+    assert not np.array_equal(ref.grid, clean.grid), "the NaN must change the peaks"
+    assert len(ref.scores) > 0
+    for b in BACKENDS:
+        got = pf.find_peaks(dirty, backend=b, config=cfg)
+        np.testing.assert_array_equal(got.offsets, ref.offsets, err_msg=b)
+        np.testing.assert_array_equal(got.grid, ref.grid, err_msg=b)
+        np.testing.assert_array_equal(got.scores, ref.scores, err_msg=b)
+        np.testing.assert_array_equal(got.xy, ref.xy, err_msg=b)

@@ -105,11 +105,126 @@ void refine_raw(const float* ch, int64_t h, int64_t w, int64_t x, int64_t y, int
 }
 
 // ---------------------------------------------------------------- upsample >= 2
+#ifdef POSEFAST_SCAN_AVX2
+// Phase-parallel evaluation (s = 4 or 8, AVX2): lane l of the 4-wide chunk c is phase
+// p = 4c + l; for tap m it reads support offset first[p] - lo + m with weight w[p][m].
+// Each lane performs the scalar path's products and left-to-right sums, so the values
+// are the same bit for bit.
+struct LaneTable {
+    int32_t idx[kMaxUpsample / 4][4][8] = {};
+    double w[kMaxUpsample / 4][4][4] = {};
+
+    explicit LaneTable(const PhaseTable& t) {
+        for (int p = 0; p < t.s; ++p) {
+            for (int m = 0; m < 4; ++m) {
+                idx[p / 4][m][p % 4] = t.first[p] - t.lo + m;
+                w[p / 4][m][p % 4] = t.w[p][m];
+            }
+        }
+    }
+};
+
+template <int S>
+POSEFAST_AVX2 void evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, const PhaseTable& t,
+                                      const LaneTable& lt, int64_t i, int64_t j, double* out) {
+    static_assert(S % 4 == 0 && S <= kMaxUpsample, "phase chunks of 4");
+    constexpr int C = S / 4;
+    constexpr int kRows = 5;  // hi - lo + 1 for every s >= 2
+    __m256d hb[kRows][C];
+    // Eight floats from column j + lo are readable when they stay inside the row.
+    const bool wide = j + t.lo >= 0 && j + t.lo + 8 <= w;
+    for (int r = 0; r < kRows; ++r) {
+        const float* row = ch + clamp_index(i + t.lo + r, h) * w;
+        __m256 x;
+        if (wide) {
+            x = _mm256_loadu_ps(row + j + t.lo);
+        } else {
+            alignas(32) float buf[8] = {};
+            for (int m = 0; m < kRows; ++m) buf[m] = row[clamp_index(j + t.lo + m, w)];
+            x = _mm256_load_ps(buf);
+        }
+        for (int c = 0; c < C; ++c) {
+            __m256d acc = _mm256_setzero_pd();
+            for (int m = 0; m < 4; ++m) {
+                const __m256i at = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lt.idx[c][m]));
+                const __m256d xd = _mm256_cvtps_pd(_mm256_castps256_ps128(_mm256_permutevar8x32_ps(x, at)));
+                const __m256d prod = _mm256_mul_pd(_mm256_loadu_pd(lt.w[c][m]), xd);
+                acc = m == 0 ? prod : _mm256_add_pd(acc, prod);
+            }
+            hb[r][c] = acc;
+        }
+    }
+    for (int q = 0; q < S; ++q) {
+        const int f = t.first[q] - t.lo;
+        const __m256d w0 = _mm256_set1_pd(t.w[q][0]), w1 = _mm256_set1_pd(t.w[q][1]);
+        const __m256d w2 = _mm256_set1_pd(t.w[q][2]), w3 = _mm256_set1_pd(t.w[q][3]);
+        for (int c = 0; c < C; ++c) {
+            const __m256d v = _mm256_add_pd(
+                _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(w0, hb[f][c]), _mm256_mul_pd(w1, hb[f + 1][c])),
+                              _mm256_mul_pd(w2, hb[f + 2][c])),
+                _mm256_mul_pd(w3, hb[f + 3][c]));
+            _mm256_storeu_pd(out + q * S + 4 * c, v);
+        }
+    }
+}
+
+// 3 x 3 NMS of a tile's s values per row (s a multiple of 4) on its patch P, (s + 2)
+// wide with the neighbours' rim: the scalar test of nms_patch, four lanes at a time.
+POSEFAST_AVX2 void nms_patch_avx2(const double* P, int s, double thr, int64_t raster0, int64_t gw,
+                                  std::vector<PeakScratch::Found>& found) {
+    const int sp = s + 2;
+    const __m256d t = _mm256_set1_pd(thr);
+    for (int q = 0; q < s; ++q) {
+        const double* a = P + q * sp;
+        const double* m = a + sp;
+        const double* b = m + sp;
+        for (int base = 0; base < s; base += 4) {
+            const __m256d c = _mm256_loadu_pd(m + base + 1);
+            __m256d k = _mm256_cmp_pd(c, t, _CMP_GT_OQ);
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(a + base), _CMP_GT_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(a + base + 1), _CMP_GT_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(a + base + 2), _CMP_GT_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(m + base), _CMP_GT_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(m + base + 2), _CMP_GE_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(b + base), _CMP_GE_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(b + base + 1), _CMP_GE_OQ));
+            k = _mm256_and_pd(k, _mm256_cmp_pd(c, _mm256_loadu_pd(b + base + 2), _CMP_GE_OQ));
+            unsigned bits = static_cast<unsigned>(_mm256_movemask_pd(k));
+            while (bits) {
+                const int p = base + static_cast<int>(detail::lowest_bit(bits));
+                found.push_back({m[p + 1], raster0 + q * gw + p});
+                bits &= bits - 1;
+            }
+        }
+    }
+}
+
+// The separable bound of tile (i, j) whose support columns j - 2 .. j + 5 lie inside
+// the row: sum over the 5 x 5 support of (a_r a_c) |raw|, lanes 0-3 of `lo` for
+// columns 0-3 and lane 0 of `hi` for column 4 (`hi`'s other lanes have weight 0; an
+// Inf or NaN read there can only make the bound NaN, which evaluates the tile).
+POSEFAST_AVX2 double bound_avx2(const float* ch, int64_t h, int64_t w, int64_t i, int64_t j,
+                                const double (*lo)[4], const double (*hi)[4]) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256d a = _mm256_setzero_pd(), b = _mm256_setzero_pd();
+    for (int r = 0; r < 5; ++r) {
+        const float* row = ch + clamp_index(i - 2 + r, h) * w + (j - 2);
+        const __m256 x = _mm256_and_ps(_mm256_loadu_ps(row), abs_mask);
+        a = _mm256_add_pd(a, _mm256_mul_pd(_mm256_loadu_pd(lo[r]), _mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+        b = _mm256_add_pd(b, _mm256_mul_pd(_mm256_loadu_pd(hi[r]), _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    }
+    const __m256d t = _mm256_add_pd(a, b);
+    const __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));
+}
+#endif
+
 // One channel's decode grid, evaluated a tile at a time and cached in the scratch.
 class LazyGrid {
 public:
-    LazyGrid(const float* ch, int64_t h, int64_t w, const PhaseTable& t, PeakScratch& ws)
-        : ch_(ch), h_(h), w_(w), s_(t.s), t_(t), ws_(ws) {
+    // `lanes`: the AVX2 lane table when the CPU has AVX2 and s is 4 or 8, else null.
+    LazyGrid(const float* ch, int64_t h, int64_t w, const PhaseTable& t, const void* lanes, PeakScratch& ws)
+        : ch_(ch), h_(h), w_(w), s_(t.s), t_(t), lanes_(lanes), ws_(ws) {
         ws_.pool.clear();
         ws_.pool.reserve(static_cast<size_t>(64) * s_ * s_);
     }
@@ -158,6 +273,13 @@ private:
     // s known at compile time (common factors), so the phase loops unroll and
     // vectorise; lanes are independent, so the results are the scalar ones.
     void evaluate(int64_t i, int64_t j, double* out) {
+#ifdef POSEFAST_SCAN_AVX2
+        if (lanes_) {
+            const LaneTable& lt = *static_cast<const LaneTable*>(lanes_);
+            if (s_ == 4) return evaluate_tile_avx2<4>(ch_, h_, w_, t_, lt, i, j, out);
+            return evaluate_tile_avx2<8>(ch_, h_, w_, t_, lt, i, j, out);
+        }
+#endif
         switch (s_) {
             case 2: return evaluate_s<2>(i, j, out);
             case 4: return evaluate_s<4>(i, j, out);
@@ -243,24 +365,105 @@ private:
     int64_t h_, w_;
     int s_;
     const PhaseTable& t_;
+    const void* lanes_;
     PeakScratch& ws_;
 };
+
+// 3 x 3 NMS on each active tile's patch: its values with a rim of its neighbours',
+// (s + 2) x (s + 2).  A neighbour tile that was not evaluated contributes -inf: its
+// values are finite and <= thr < the tested value, so both tests pass as they would
+// on its real values; outside the grid, -inf is the reference's own rule.  S > 0 is s
+// known at compile time (the copies unroll).
+template <int S>
+void nms_active_s(const double* pool, int64_t h, int64_t w, int s_, double thr, bool avx2, PeakScratch& ws) {
+    const int s = S > 0 ? S : s_;
+    const int64_t gw = w * s;
+    const int sp = s + 2;
+    const size_t ss = static_cast<size_t>(s) * s;
+    const double ninf = -std::numeric_limits<double>::infinity();
+    double patch[(kMaxUpsample + 2) * (kMaxUpsample + 2)];
+    auto evaluated = [&](int64_t ti, int64_t tj) -> const double* {
+        if (ti < 0 || ti >= h || tj < 0 || tj >= w) return nullptr;
+        const int64_t c = ti * w + tj;
+        return ws.stamp[c] == ws.epoch ? pool + ws.slot[c] : nullptr;
+    };
+    for (const int64_t cell : ws.active) {
+        const int64_t i = cell / w, j = cell - (cell / w) * w;
+        const double* tv = pool + ws.slot[cell];
+        for (int q = 0; q < s; ++q) {
+            for (int p = 0; p < s; ++p) patch[(q + 1) * sp + 1 + p] = tv[q * s + p];
+        }
+        const double* up = evaluated(i - 1, j);
+        const double* down = evaluated(i + 1, j);
+        const double* left = evaluated(i, j - 1);
+        const double* right = evaluated(i, j + 1);
+        for (int p = 0; p < s; ++p) {
+            patch[1 + p] = up ? up[(s - 1) * s + p] : ninf;
+            patch[(s + 1) * sp + 1 + p] = down ? down[p] : ninf;
+        }
+        for (int q = 0; q < s; ++q) {
+            patch[(q + 1) * sp] = left ? left[q * s + s - 1] : ninf;
+            patch[(q + 1) * sp + s + 1] = right ? right[q * s] : ninf;
+        }
+        const double* ul = evaluated(i - 1, j - 1);
+        const double* ur = evaluated(i - 1, j + 1);
+        const double* dl = evaluated(i + 1, j - 1);
+        const double* dr = evaluated(i + 1, j + 1);
+        patch[0] = ul ? ul[ss - 1] : ninf;
+        patch[s + 1] = ur ? ur[(s - 1) * s] : ninf;
+        patch[(s + 1) * sp] = dl ? dl[s - 1] : ninf;
+        patch[(s + 1) * sp + s + 1] = dr ? dr[0] : ninf;
+
+        const int64_t raster0 = i * s * gw + j * s;
+#ifdef POSEFAST_SCAN_AVX2
+        if (avx2 && s % 4 == 0) {
+            nms_patch_avx2(patch, s, thr, raster0, gw, ws.found);
+            continue;
+        }
+#else
+        (void)avx2;
+#endif
+        // Earlier neighbours (raster order) strictly below, later ones not above.
+        for (int q = 0; q < s; ++q) {
+            const double* a = patch + q * sp;
+            const double* m = a + sp;
+            const double* b = m + sp;
+            for (int p = 0; p < s; ++p) {
+                const double c = m[p + 1];
+                if (!(c > thr)) continue;
+                if (c > a[p] && c > a[p + 1] && c > a[p + 2] && c > m[p] && c >= m[p + 2] && c >= b[p] &&
+                    c >= b[p + 1] && c >= b[p + 2]) {
+                    ws.found.push_back({c, raster0 + q * gw + p});
+                }
+            }
+        }
+    }
+}
+
+void nms_active(const double* pool, int64_t h, int64_t w, int s, double thr, bool avx2, PeakScratch& ws) {
+    switch (s) {
+        case 2: return nms_active_s<2>(pool, h, w, s, thr, avx2, ws);
+        case 4: return nms_active_s<4>(pool, h, w, s, thr, avx2, ws);
+        case 8: return nms_active_s<8>(pool, h, w, s, thr, avx2, ws);
+        default: return nms_active_s<0>(pool, h, w, s, thr, avx2, ws);
+    }
+}
 
 // With Check, returns the flat index of the channel's first NaN or Inf (found by the
 // marking scan, before any tile is evaluated), else -1.
 template <bool Check>
 int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, const PhaseTable& t,
-                         const DecodeConfig& cfg, PeakScratch& ws) {
+                         const DecodeConfig& cfg, bool avx2, PeakScratch& ws) {
     const int s = t.s;
     const double thr = cfg.peak_threshold;
 
     // Mark raw cells with |value| >= thr / B (B inflated by a safety margin far above
-    // the rounding error of a 16-term sum); a marking that is too generous only costs
-    // time.  For thr == 0 the test becomes |value| > 0: an all-zero support gives
-    // exactly zero, which is not above 0.  The float comparison rounds the bound down,
-    // so it marks a superset of the cells the float64 test would.  NaN is never
-    // marked: the tiles it reaches hold NaN, which is never a peak, and NMS
-    // neighbours are evaluated exactly wherever they lie.
+    // the rounding error of a 16-term sum), and NaN cells; a marking that is too
+    // generous only costs time.  For thr == 0 the test becomes |value| > 0: an all-zero
+    // support gives exactly zero, which is not above 0.  The float comparison rounds
+    // the bound down, so it marks a superset of the cells the float64 test would.
+    // Marking NaN puts every tile it reaches on the list, and its bound is NaN, so it
+    // is evaluated: a tile left unevaluated never holds NaN (the NMS below relies on it).
     const double bound = thr / (t.cull_bound() * (1.0 + 1e-12));
     float fb = static_cast<float>(bound);
     if (static_cast<double>(fb) > bound) fb = std::nextafter(fb, 0.0f);
@@ -272,7 +475,7 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     const uint32_t epoch = ws.epoch;
     for (int64_t i = 0; i < h; ++i) {
         const float* row = ch + i * w;
-        const bool bad = detail::scan_row<Check>(row, w, detail::AbsAtLeast{fb}, [&](int64_t j) {
+        const bool bad = detail::scan_row<Check>(row, w, detail::AbsNotBelow{fb}, [&](int64_t j) {
             const int64_t i0 = std::max<int64_t>(0, i - t.hi), i1 = std::min<int64_t>(h - 1, i - t.lo);
             const int64_t j0 = std::max<int64_t>(0, j - t.hi), j1 = std::min<int64_t>(w - 1, j - t.lo);
             for (int64_t ti = i0; ti <= i1; ++ti) {
@@ -307,7 +510,19 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
             amax[at] = std::max(amax[at], std::fabs(t.w[p][m]));
         }
     }
+    // The same sum as 25 products of double weights a_r a_c (AVX2, where the tile's
+    // support columns fit one 8-float load): another rounding, far below the inflation.
+#ifdef POSEFAST_SCAN_AVX2
+    double wlo[kSpan][4] = {}, whi[kSpan][4] = {};
+    for (int r = 0; r < kSpan; ++r) {
+        for (int c = 0; c < 4; ++c) wlo[r][c] = amax[r] * amax[c];
+        whi[r][0] = amax[r] * amax[4];
+    }
+#endif
     auto bound_of = [&](int64_t i, int64_t j) {
+#ifdef POSEFAST_SCAN_AVX2
+        if (avx2 && j + t.lo >= 0 && j + t.lo + 8 <= w) return bound_avx2(ch, h, w, i, j, wlo, whi) * (1.0 + 1e-9);
+#endif
         int64_t col[kSpan];
         for (int c = 0; c < kSpan; ++c) col[c] = clamp_index(j + t.lo + c, w);
         double sum = 0.0;
@@ -320,70 +535,23 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
         return sum * (1.0 + 1e-9);
     };
 
-    // 3 x 3 NMS.  Neighbours inside the tile are tested first; one outside it is read
-    // from the neighbour tile, evaluated only then (most values above the threshold
-    // fail an in-tile test, so most neighbour tiles are never evaluated).  Outside the
-    // grid a neighbour is -inf: a value above thr (so not NaN) is strictly above
-    // -inf, which passes both tests exactly as a skipped neighbour does.
-    const int64_t gw = w * s;
-    const double ninf = -std::numeric_limits<double>::infinity();
+    // Evaluate every listed tile that survives its bound; keep those holding a value
+    // above thr.  The tiles left unevaluated hold no value above thr and no NaN:
+    // unlisted ones have only unmarked cells (finite, |value| < thr / B) in their
+    // support, culled ones a finite bound <= thr.
+    ws.active.clear();
+    const size_t ss = static_cast<size_t>(s) * s;
     for (const int64_t cell : ws.needed) {
         const int64_t i = cell / w, j = cell - (cell / w) * w;
         if (!dense && bound_of(i, j) <= thr) continue;
-        const size_t tile = g.tile(i, j);
-        {
-            const double* tv = g.data() + tile;
-            int any = 0;
-            for (int k = 0; k < s * s; ++k) any |= static_cast<int>(tv[k] > thr);
-            if (!any) continue;
-        }
-        // Value at tile-local row q, column p, each in -1 .. s (the pool may move when a
-        // neighbour tile is evaluated, so it is re-read each time).
-        auto outside = [&](int q, int p) {
-            const int di = q < 0 ? -1 : (q >= s ? 1 : 0), dj = p < 0 ? -1 : (p >= s ? 1 : 0);
-            const int64_t ti = i + di, tj = j + dj;
-            if (ti < 0 || ti >= h || tj < 0 || tj >= w) return ninf;
-            const size_t nt = g.tile(ti, tj);
-            return g.value(nt + static_cast<size_t>((q - di * s) * s + (p - dj * s)));
-        };
-        for (int q = 0; q < s; ++q) {
-            for (int p = 0; p < s; ++p) {
-                const double* tv = g.data() + tile;
-                const double val = tv[q * s + p];
-                if (!(val > thr)) continue;
-                // Earlier neighbours (raster order) strictly below, later ones not above:
-                // first those inside the tile.
-                const bool has_u = q > 0, has_d = q + 1 < s, has_l = p > 0, has_r = p + 1 < s;
-                const double* row = tv + q * s;
-                if (has_u) {
-                    const double* u = row - s;
-                    if ((has_l && !(val > u[p - 1])) || !(val > u[p]) || (has_r && !(val > u[p + 1]))) continue;
-                }
-                if ((has_l && !(val > row[p - 1])) || (has_r && !(val >= row[p + 1]))) continue;
-                if (has_d) {
-                    const double* d = row + s;
-                    if ((has_l && !(val >= d[p - 1])) || !(val >= d[p]) || (has_r && !(val >= d[p + 1]))) continue;
-                }
-                if (!(has_u && has_d && has_l && has_r)) {
-                    bool ok = true;
-                    for (int dq = -1; dq <= 1 && ok; ++dq) {
-                        for (int dp = -1; dp <= 1; ++dp) {
-                            const int qq = q + dq, pp = p + dp;
-                            if (qq >= 0 && qq < s && pp >= 0 && pp < s) continue;
-                            const double nb = outside(qq, pp);
-                            const bool earlier = dq < 0 || (dq == 0 && dp < 0);
-                            if (earlier ? !(val > nb) : !(val >= nb)) {
-                                ok = false;
-                                break;
-                            }
-                        }
-                    }
-                    if (!ok) continue;
-                }
-                ws.found.push_back({val, (i * s + q) * gw + j * s + p});
-            }
-        }
+        const size_t at = g.tile(i, j);  // before data(): evaluating may move the pool
+        const double* tv = g.data() + at;
+        int any = 0;
+        for (size_t k = 0; k < ss; ++k) any |= static_cast<int>(tv[k] > thr);
+        if (any) ws.active.push_back(cell);
     }
+
+    nms_active(g.data(), h, w, s, thr, avx2, ws);
     return -1;
 }
 
@@ -555,6 +723,14 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
     }
 
     const PhaseTable table(s);
+#ifdef POSEFAST_SCAN_AVX2
+    const bool avx2 = __builtin_cpu_supports("avx2");
+    const LaneTable lane_table(table);
+    const void* lanes = avx2 && (s == 4 || s == 8) ? &lane_table : nullptr;
+#else
+    const bool avx2 = false;
+    const void* lanes = nullptr;
+#endif
     const size_t cells = static_cast<size_t>(h * w);
     if (ws.stamp.size() < cells) {
         ws.stamp.resize(cells, 0);  // new stamps are 0 < every epoch in use
@@ -569,13 +745,13 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
             ws.epoch = 0;
         }
         ++ws.epoch;  // invalidates every cached tile
-        LazyGrid grid(ch, h, w, table, ws);
+        LazyGrid grid(ch, h, w, table, lanes, ws);
         ws.found.clear();
         if (cfg.check_finite) {
-            const int64_t bad = channel_peaks_up<true>(grid, ch, h, w, table, cfg, ws);
+            const int64_t bad = channel_peaks_up<true>(grid, ch, h, w, table, cfg, avx2, ws);
             if (bad >= 0) throw_non_finite(hm, k * h * w + bad, "heatmaps");
         } else {
-            channel_peaks_up<false>(grid, ch, h, w, table, cfg, ws);
+            channel_peaks_up<false>(grid, ch, h, w, table, cfg, avx2, ws);
         }
         if (cfg.peak_strict_nms) {
             strict_filter(ws.found, out.grid_h, gw, [&](int64_t x, int64_t y) { return grid.at(x, y); });

@@ -16,8 +16,10 @@
 #endif
 // AVX2 variant for GCC/Clang on x86-64, chosen at run time where the CPU has it (the
 // build itself targets plain x86-64).  Comparisons are exact, so both variants report
-// the same hits.
-#if defined(POSEFAST_SCAN_SSE2) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// the same hits.  -DPOSEFAST_NO_AVX2 builds the portable paths only (to test them on
+// an AVX2 machine).
+#if defined(POSEFAST_SCAN_SSE2) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(POSEFAST_NO_AVX2)
 #include <immintrin.h>
 #define POSEFAST_SCAN_AVX2 1
 #define POSEFAST_AVX2 __attribute__((target("avx2")))
@@ -58,20 +60,20 @@ struct Greater {
 #endif
 };
 
-// |v| >= t (false for NaN).
-struct AbsAtLeast {
+// |v| >= t, or v is NaN (not |v| < t).
+struct AbsNotBelow {
     float t;
-    bool operator()(float v) const { return std::fabs(v) >= t; }
+    bool operator()(float v) const { return !(std::fabs(v) < t); }
 #ifdef POSEFAST_SCAN_SSE2
     __m128 vec(__m128 v) const {
         const __m128 abs = _mm_and_ps(v, _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)));
-        return _mm_cmpge_ps(abs, _mm_set1_ps(t));
+        return _mm_cmpnlt_ps(abs, _mm_set1_ps(t));
     }
 #endif
 #ifdef POSEFAST_SCAN_AVX2
     POSEFAST_AVX2 __m256 vec8(__m256 v) const {
         const __m256 abs = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
-        return _mm256_cmp_ps(abs, _mm256_set1_ps(t), _CMP_GE_OQ);
+        return _mm256_cmp_ps(abs, _mm256_set1_ps(t), _CMP_NLT_UQ);
     }
 #endif
 };

@@ -21,6 +21,7 @@ struct PeakScratch {
     std::vector<uint32_t> listed;  // == epoch when the cell is on `needed`
     std::vector<uint32_t> stamp;   // == epoch when the cell's s x s tile is evaluated ...
     std::vector<int64_t> slot;     // ... and stored at pool[slot]
+    std::vector<int64_t> active;   // evaluated tiles holding a value above the threshold
     std::vector<double> pool;      // evaluated tiles of the current channel
     std::vector<double> hrows;     // horizontal pass of every raw row (dense channels only)
     uint32_t epoch = 0;
