@@ -9,10 +9,12 @@
 // (B = PhaseTable::cull_bound).  Raw cells whose |value| could lift a tile value
 // over the threshold are marked; only tiles whose support holds a marked cell can
 // hold a peak.  Those are culled once more by a separable weighted bound on their
-// support, and only the survivors are evaluated and scanned.  Values needed
-// elsewhere (NMS neighbours outside the tile, read only for a value that passed its
-// in-tile neighbours; refinement windows) are evaluated on demand, tile by tile, with
-// the exact formula of the reference, so every value used equals the reference's
+// support, and only the survivors are evaluated (four phases at a time with AVX2,
+// each lane doing the scalar arithmetic).  NMS runs on each tile holding a value above
+// the threshold, with a rim of its evaluated neighbours' values (a neighbour never
+// evaluated holds only finite values <= threshold, so it stands in as -inf).  Values
+// needed elsewhere (refinement windows) are evaluated on demand, tile by tile.  Every
+// value uses the exact formula of the reference, so it equals the reference's
 // full-grid value bit for bit.
 #include "posefast/peaks.hpp"
 
