@@ -107,7 +107,6 @@ void refine_raw(const float* ch, int64_t h, int64_t w, int64_t x, int64_t y, int
 }
 
 // ---------------------------------------------------------------- upsample >= 2
-#ifdef POSEFAST_SCAN_AVX2
 // Phase-parallel evaluation (s = 4 or 8, AVX2): lane l of the 4-wide chunk c is phase
 // p = 4c + l; for tap m it reads support offset first[p] - lo + m with weight w[p][m].
 // Each lane performs the scalar path's products and left-to-right sums, so the values
@@ -125,6 +124,8 @@ struct LaneTable {
         }
     }
 };
+
+#ifdef POSEFAST_SCAN_AVX2
 
 template <int S>
 POSEFAST_AVX2 void evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, const PhaseTable& t,
@@ -225,7 +226,7 @@ POSEFAST_AVX2 double bound_avx2(const float* ch, int64_t h, int64_t w, int64_t i
 class LazyGrid {
 public:
     // `lanes`: the AVX2 lane table when the CPU has AVX2 and s is 4 or 8, else null.
-    LazyGrid(const float* ch, int64_t h, int64_t w, const PhaseTable& t, const void* lanes, PeakScratch& ws)
+    LazyGrid(const float* ch, int64_t h, int64_t w, const PhaseTable& t, const LaneTable* lanes, PeakScratch& ws)
         : ch_(ch), h_(h), w_(w), s_(t.s), t_(t), lanes_(lanes), ws_(ws) {
         ws_.pool.clear();
         ws_.pool.reserve(static_cast<size_t>(64) * s_ * s_);
@@ -277,9 +278,8 @@ private:
     void evaluate(int64_t i, int64_t j, double* out) {
 #ifdef POSEFAST_SCAN_AVX2
         if (lanes_) {
-            const LaneTable& lt = *static_cast<const LaneTable*>(lanes_);
-            if (s_ == 4) return evaluate_tile_avx2<4>(ch_, h_, w_, t_, lt, i, j, out);
-            return evaluate_tile_avx2<8>(ch_, h_, w_, t_, lt, i, j, out);
+            if (s_ == 4) return evaluate_tile_avx2<4>(ch_, h_, w_, t_, *lanes_, i, j, out);
+            return evaluate_tile_avx2<8>(ch_, h_, w_, t_, *lanes_, i, j, out);
         }
 #endif
         switch (s_) {
@@ -367,7 +367,7 @@ private:
     int64_t h_, w_;
     int s_;
     const PhaseTable& t_;
-    const void* lanes_;
+    const LaneTable* lanes_;
     PeakScratch& ws_;
 };
 
@@ -727,12 +727,11 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
     const PhaseTable table(s);
 #ifdef POSEFAST_SCAN_AVX2
     const bool avx2 = __builtin_cpu_supports("avx2");
-    const LaneTable lane_table(table);
-    const void* lanes = avx2 && (s == 4 || s == 8) ? &lane_table : nullptr;
 #else
     const bool avx2 = false;
-    const void* lanes = nullptr;
 #endif
+    const LaneTable lane_table(table);
+    const LaneTable* lanes = avx2 && (s == 4 || s == 8) ? &lane_table : nullptr;
     const size_t cells = static_cast<size_t>(h * w);
     if (ws.stamp.size() < cells) {
         ws.stamp.resize(cells, 0);  // new stamps are 0 < every epoch in use
