@@ -422,6 +422,21 @@ def test_dangling_edges(hpe_xml: Path, tmp_path: Path) -> None:
     assert "'relu4_3_CPM/al' (id 533" in msg
 
 
+def test_cycle(hpe_xml: Path, tmp_path: Path) -> None:
+    text = hpe_xml.read_text()
+    # feed layer 533 from its own consumer: 533 -> consumer -> 533
+    into = re.search(r'<edge from-layer="\d+" from-port="\d+" to-layer="533" to-port="0"\s*/>', text)
+    out = re.search(r'<edge from-layer="533" from-port="(\d+)" to-layer="(\d+)" to-port="\d+"\s*/>', text)
+    assert into is not None and out is not None
+    consumer = out.group(2)
+    port = re.search(rf'<layer id="{consumer}"[^>]*>.*?<output>\s*<port id="(\d+)"', text, re.S)
+    assert port is not None
+    bad = text.replace(into.group(0), f'<edge from-layer="{consumer}" from-port="{port.group(1)}" '
+                                      'to-layer="533" to-port="0"/>')
+    expect_error(copy_ir(hpe_xml, tmp_path, xml_text=bad), tmp_path, ConversionError,
+                 "the graph has a cycle through")
+
+
 def test_bad_fake_quantize_mode(hpe_xml: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fake_quantize must be one of"):
         convert_openvino(hpe_xml, tmp_path / "m.onnx", fake_quantize="keep")

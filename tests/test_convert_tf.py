@@ -541,3 +541,19 @@ def test_unsupported_attribute_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="'conv'.*data_format 'NCHW'"):
         convert_tensorflow(g.save(tmp_path / "nchw.pb"), tmp_path / "m.onnx")
     assert listing(tmp_path) == {"nchw.pb"}
+
+
+def test_cycle_and_missing_input(tmp_path: Path) -> None:
+    g = G()
+    g.placeholder("image", 3)
+    g.node("a", "Relu", ("b",))
+    g.node("b", "Relu", ("a",))
+    g.node("out", "Add", ("image", "b"))
+    with pytest.raises(ConversionError, match=r"the graph has a cycle through '[ab]'"):
+        convert_tensorflow(g.save(tmp_path / "cycle.pb"), tmp_path / "m.onnx")
+    g = G()
+    g.placeholder("image", 3)
+    g.node("out", "Relu", ("gone:0",))
+    with pytest.raises(ConversionError, match="node input 'gone' does not exist"):
+        convert_tensorflow(g.save(tmp_path / "missing.pb"), tmp_path / "m.onnx")
+    assert listing(tmp_path) == {"cycle.pb", "missing.pb"}

@@ -1,13 +1,14 @@
-"""Pieces shared by the Caffe and TensorFlow converters: the error type, an ONNX graph builder
-and the write-to-temp-then-rename output step."""
+"""Pieces shared by the converters: the error type, the dependency order of a source graph,
+an ONNX graph builder and the write-to-temp-then-rename output step."""
 
 from __future__ import annotations
 
+import graphlib
 import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 import onnx
@@ -26,6 +27,28 @@ class ConversionError(ValueError):
     The message names what is wrong (layer or op type, its name) and the file.  When it is
     raised, nothing has been written to the output path.
     """
+
+
+def dependency_order(roots: Iterable[Hashable], inputs_of: Callable[[Any], Iterable[Hashable]],
+                     cycle_error: Callable[[Any], ConversionError]) -> list:
+    """The nodes the roots depend on (roots included), each after all of its inputs.
+
+    ``inputs_of(node)`` names a node's inputs (raising ConversionError for one that does not
+    exist); ``cycle_error(node)`` is the error for a cycle through ``node``.  Nodes that no
+    root needs are left out.
+    """
+    graph: dict[Any, list] = {}
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        if node in graph:
+            continue
+        graph[node] = list(inputs_of(node))
+        todo.extend(d for d in graph[node] if d not in graph)
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise cycle_error(exc.args[1][0]) from None
 
 
 def read_bytes(path: str | os.PathLike[str], what: str) -> tuple[Path, bytes]:
@@ -95,6 +118,22 @@ class GraphBuilder:
 def value_info(name: str, dims: Sequence[int | str | None]) -> onnx.ValueInfoProto:
     """A float32 value info; a str dim is symbolic, None is unknown."""
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(dims))
+
+
+def drop_output_identities(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rename the tensor feeding each output Identity to the output's name and drop it."""
+    g = model.graph
+    outs = {o.name for o in g.output}
+    graph_inputs = {i.name for i in g.input}
+    for ident in [n for n in g.node if n.op_type == "Identity" and n.output[0] in outs]:
+        src, dst = ident.input[0], ident.output[0]
+        readers = [n for n in g.node if src in n.input and n is not ident]
+        if src in graph_inputs or src in outs or readers:
+            continue
+        for n in g.node:
+            n.output[:] = [dst if o == src else o for o in n.output]
+        g.node.remove(ident)
+    return model
 
 
 def write_model(model: onnx.ModelProto, output: str | os.PathLike[str]) -> Path:

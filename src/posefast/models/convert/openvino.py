@@ -55,7 +55,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._common import ConversionError, GraphBuilder, value_info, write_model
+from ._common import (ConversionError, GraphBuilder, dependency_order, drop_output_identities, value_info,
+                      write_model)
 
 log = logging.getLogger("posefast.models.convert.openvino")
 
@@ -216,40 +217,25 @@ class _IRConverter:
         return sources
 
     def _topo(self) -> list[str]:
-        """Layers needed for the Results, in dependency order (iterative DFS)."""
+        """Layers needed for the Results, in dependency order."""
         results = [lid for lid, lay in self.layers.items() if lay.type == "Result"]
         if not results:
             raise ConversionError(f"{self.xml_path}: the IR has no Result layer")
-        done: set[str] = set()
-        order: list[str] = []
-        for res in results:
-            stack: list[tuple[str, bool]] = [(res, False)]
-            on_path: set[str] = set()
-            while stack:
-                lid, expanded = stack.pop()
-                if expanded:
-                    on_path.discard(lid)
-                    if lid not in done:
-                        done.add(lid)
-                        order.append(lid)
-                    continue
-                if lid in done:
-                    continue
-                if lid in on_path:
-                    raise ConversionError(f"{self.xml_path}: the graph has a cycle through "
-                                          f"{self.layers[lid].where()}")
-                on_path.add(lid)
-                stack.append((lid, True))
-                lay = self.layers[lid]
-                for p in lay.inputs:
-                    src = self.sources.get((lid, p.id))
-                    if src is None:
-                        raise ConversionError(
-                            f"{self.xml_path}: dangling input: port {p.id} of {lay.where()} has "
-                            "no incoming edge; the IR is corrupt, export it again")
-                    if src[0] not in done:
-                        stack.append((src[0], False))
-        return order
+
+        def inputs_of(lid: str) -> list[str]:
+            lay = self.layers[lid]
+            out = []
+            for p in lay.inputs:
+                src = self.sources.get((lid, p.id))
+                if src is None:
+                    raise ConversionError(
+                        f"{self.xml_path}: dangling input: port {p.id} of {lay.where()} has "
+                        "no incoming edge; the IR is corrupt, export it again")
+                out.append(src[0])
+            return out
+
+        return dependency_order(results, inputs_of, lambda lid: ConversionError(
+            f"{self.xml_path}: the graph has a cycle through {self.layers[lid].where()}"))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -665,7 +651,7 @@ class _IRConverter:
                 f"{self.xml_path}: unsupported OpenVINO op {listed}{more}; the converter "
                 f"supports {', '.join(sorted(handlers))}. Run this model with the OpenVINO "
                 "engine instead, or re-export it without that op.")
-        results = [self.layers[lid] for lid in order if self.layers[lid].type == "Result"]
+        results = [lay for lay in self.layers.values() if lay.type == "Result"]  # the IR's order
         out_names = []
         for res in results:
             src = self.sources[(res.id, res.inputs[0].id)]
@@ -698,7 +684,7 @@ class _IRConverter:
             self.xml_path.stem, self.inputs, out_infos, "posefast.convert_openvino",
             f"Converted by posefast from OpenVINO IR {self.xml_path.name} "
             f"(fake_quantize={self.fq_mode}); input N, H, W dynamic.")
-        return _drop_identities(model)
+        return drop_output_identities(model)
 
 
 def _fake_quantize_numpy(x: np.ndarray, il: np.ndarray, ih: np.ndarray, ol: np.ndarray,
@@ -710,22 +696,6 @@ def _fake_quantize_numpy(x: np.ndarray, il: np.ndarray, ih: np.ndarray, ol: np.n
         q = np.round((x - il) / np.where(span == 0, 1, span) * (levels - 1))
     mid = q / (levels - 1) * (oh - ol) + ol
     return np.where(x <= lo, ol, np.where(x > hi, oh, mid))
-
-
-def _drop_identities(model: Any) -> Any:
-    """Rename the tensor feeding each output Identity to the output's name and drop it."""
-    g = model.graph
-    outs = {o.name for o in g.output}
-    graph_inputs = {i.name for i in g.input}
-    for ident in [n for n in g.node if n.op_type == "Identity" and n.output[0] in outs]:
-        src, dst = ident.input[0], ident.output[0]
-        readers = [n for n in g.node if src in n.input and n is not ident]
-        if src in graph_inputs or src in outs or readers:
-            continue
-        for n in g.node:
-            n.output[:] = [dst if o == src else o for o in n.output]
-        g.node.remove(ident)
-    return model
 
 
 def convert_openvino(xml: str | os.PathLike[str], output: str | os.PathLike[str], *,

@@ -51,7 +51,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from google.protobuf import message as _pb_message
 
-from ._common import ConversionError, GraphBuilder, read_bytes, value_info, write_model
+from ._common import (ConversionError, GraphBuilder, dependency_order, drop_output_identities, read_bytes,
+                      value_info, write_model)
 from ._protos import TF_DTYPES, tf as _pb
 
 log = logging.getLogger("posefast.models.convert.tensorflow")
@@ -176,35 +177,15 @@ class _TFConverter:
         return sinks
 
     def _topo(self) -> list[str]:
-        """Nodes needed for the outputs, in dependency order (iterative DFS)."""
-        done: set[str] = set()
-        order: list[str] = []
-        for out, _ in self.outputs:
-            stack: list[tuple[str, bool]] = [(out, False)]
-            on_path: set[str] = set()
-            while stack:
-                name, expanded = stack.pop()
-                if expanded:
-                    on_path.discard(name)
-                    if name not in done:
-                        done.add(name)
-                        order.append(name)
-                    continue
-                if name in done:
-                    continue
-                if name in on_path:
-                    raise ConversionError(f"{self.path}: the graph has a cycle through {name!r}")
-                node = self.nodes.get(name)
-                if node is None:
-                    raise ConversionError(f"{self.path}: node input {name!r} does not exist")
-                on_path.add(name)
-                stack.append((name, True))
-                for ref in node.input:
-                    if not ref.startswith("^"):
-                        src = _split_input(ref)[0]
-                        if src not in done:
-                            stack.append((src, False))
-        return order
+        """Nodes needed for the outputs, in dependency order (control inputs ignored)."""
+        def inputs_of(name: str) -> list[str]:
+            node = self.nodes.get(name)
+            if node is None:
+                raise ConversionError(f"{self.path}: node input {name!r} does not exist")
+            return [_split_input(ref)[0] for ref in node.input if not ref.startswith("^")]
+
+        return dependency_order([out for out, _ in self.outputs], inputs_of, lambda name: ConversionError(
+            f"{self.path}: the graph has a cycle through {name!r}"))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -585,27 +566,10 @@ class _TFConverter:
                              f"Converted by posefast from TensorFlow {self.path.name}. Input "
                              f"{self.input_name!r} float32 [N, C, H, W] (NCHW; the TF graph is "
                              "NHWC), N, H, W dynamic.")
-        return _drop_identities(model)
+        return drop_output_identities(model)
 
     def _out_names(self) -> list[str]:
         return [n if k == 0 else f"{n}:{k}" for n, k in self.outputs]
-
-
-def _drop_identities(model: Any) -> Any:
-    """Rename the tensor feeding each output Identity to the output's name and drop it."""
-    g = model.graph
-    outs = {o.name for o in g.output}
-    ids = [n for n in g.node if n.op_type == "Identity" and n.output[0] in outs]
-    graph_inputs = {i.name for i in g.input}
-    for ident in ids:
-        src, dst = ident.input[0], ident.output[0]
-        readers = [n for n in g.node if src in n.input and n is not ident]
-        if src in graph_inputs or src in outs or readers:
-            continue
-        for n in g.node:
-            n.output[:] = [dst if o == src else o for o in n.output]
-        g.node.remove(ident)
-    return model
 
 
 def convert_tensorflow(graph_pb: str | os.PathLike[str], output: str | os.PathLike[str], *,
