@@ -427,9 +427,9 @@ def finish_input(folder: Path, outputs: dict[str, str], fp: dict, report: InputR
         done.append(value)
     shutil.rmtree(partial, ignore_errors=True)
     doc = {"fingerprint": fp, "outputs": done, "report": asdict(report)}
-    tmp = folder / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    os.replace(tmp, folder / MARKER)
+    from .video._durable import write_atomically
+
+    write_atomically(folder / MARKER, json.dumps(doc, indent=1).encode("utf-8"))
 
 
 def _args_for(args: argparse.Namespace, input_text: str, partial: Path, outputs: dict[str, str]):
@@ -756,9 +756,9 @@ def write_summary(reports: Sequence[InputReport], path: os.PathLike | str) -> Pa
     for r in reports:
         w.writerow([r.input, r.name, r.status, r.frames, r.people, r.people_frames, f"{r.seconds:.3f}",
                     f"{r.fps:.2f}", r.chunks, r.error])
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    from .video._durable import write_atomically
+
+    write_atomically(path, buf.getvalue().encode("utf-8"))
     return path
 
 

@@ -198,17 +198,28 @@ class ParquetParts:
     def write(self, table: Any) -> None:
         """Write ``table`` as the next part: complete under a hidden name, then renamed."""
         name = f"part-{self.parts:06d}.parquet"
-        tmp = self.folder / f".{name}.tmp"
-        try:
-            self._pq.write_table(table, str(tmp))
-            os.replace(tmp, self.folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(self.folder / name, lambda tmp: self._pq.write_table(table, str(tmp)))
         self.parts += 1
 
     def close(self) -> None:
         """Nothing stays open between parts."""
+
+
+def write_atomically(path: Path, data: "bytes | Callable[[Path], None]") -> None:
+    """Write ``path`` complete under a hidden temporary name beside it, then rename it into
+    place: a reader, or a kill, never sees part of it.  ``data`` is the content, or a function
+    that writes the file it is given.  On any failure the temporary file is removed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if callable(data):
+            data(tmp)
+        else:
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Buffered:

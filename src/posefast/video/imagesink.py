@@ -20,6 +20,7 @@ import numpy as np
 from ..layouts import Layout, get_layout
 from .pipeline import FrameResult, StageTimes
 from .render import RENDER_MODES, draw_poses
+from ._durable import write_atomically
 from .sinks import OutputError, Sink
 
 __all__ = ["ImageSink", "ImageWriteError", "IMAGE_FORMATS"]
@@ -77,17 +78,7 @@ class ImageSink(Sink):
         self._canvas: Optional[np.ndarray] = None
 
     def open(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise OutputError(f"--write-images {self.folder} exists and is not a folder")
-        try:
-            if not self.folder.exists():
-                self.folder.mkdir(parents=True)
-                self._created = [self.folder]
-            probe = self.folder / f".posefast-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot write into folder {self.folder}: {exc.strerror or exc}") from exc
+        self._open_folder("--write-images")
 
     def path_for(self, result: FrameResult) -> Path:
         """The file of one frame (two images with one stem: the second keeps its frame number)."""
@@ -113,13 +104,9 @@ class ImageSink(Sink):
             raise RuntimeError(f"OpenCV could not encode frame {result.index} as {self.format}")
         t1 = time.perf_counter()
         path = self.path_for(result)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data.tobytes())
-            os.replace(tmp, path)
+            write_atomically(path, data.tobytes())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             err = ImageWriteError(f"cannot write image {path}: {exc.strerror or exc}")
             err.errno = exc.errno
             raise err from exc

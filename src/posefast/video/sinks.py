@@ -74,7 +74,8 @@ import cv2
 import numpy as np
 
 from ..layouts import Layout, get_layout
-from ._durable import DEFAULT_FLUSH_SECONDS, Buffered, JsonListFile, OutputWriteError, ParquetParts, RecordFile
+from ._durable import (DEFAULT_FLUSH_SECONDS, Buffered, JsonListFile, OutputWriteError, ParquetParts, RecordFile,
+                       write_atomically)
 from .pipeline import FrameResult, StageTimes
 from .render import RENDER_MODES, draw_poses
 from .tables import TABLE_LAYOUTS, TIDY_COLUMNS, check_keypoint_scale, frame_columns, scale_keypoints, wide_columns
@@ -186,6 +187,22 @@ class Sink:
             except OSError as exc:  # pragma: no cover - best effort
                 log.warning("could not remove %s: %s", path, exc)
 
+    def _open_folder(self, flag: str) -> None:
+        """``open()`` of a sink writing files into ``self.folder``: created if missing (and
+        then removed by ``discard()``), refused when it is a file or cannot be written into."""
+        folder = self.folder
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{flag} {folder} exists and is not a folder")
+        try:
+            if not folder.exists():
+                folder.mkdir(parents=True)
+                self._created = [folder]
+            probe = folder / f".posefast-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write into folder {folder}: {exc.strerror or exc}") from exc
+
     def write(self, result: FrameResult) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -234,17 +251,7 @@ class JsonSink(Sink):
         self.files_written = 0
 
     def open(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise OutputError(f"--write-json {self.folder} exists and is not a folder")
-        try:
-            if not self.folder.exists():
-                self.folder.mkdir(parents=True)
-                self._created = [self.folder]
-            probe = self.folder / f".posefast-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot write into folder {self.folder}: {exc.strerror or exc}") from exc
+        self._open_folder("--write-json")
 
     @staticmethod
     def document(result: FrameResult, keypoint_scale: int = 0) -> dict:
@@ -281,16 +288,8 @@ class JsonSink(Sink):
         return self.folder / f"{result.name or 'frame'}_{result.index:012d}_keypoints.json"
 
     def write(self, result: FrameResult) -> None:
-        path = self.path_for(result)
-        tmp = path.with_name(f".{path.name}.tmp")  # hidden: never matched by *.json
         text = json.dumps(self.document(result, self.keypoint_scale), separators=(",", ":"))
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(self.path_for(result), text.encode("utf-8"))  # hidden temporary: never *.json
         self.files_written += 1
 
 
@@ -492,12 +491,9 @@ class CocoSink(Sink):
             if not mp.exists():
                 self._created.append(mp)
             doc = {"images": [{"id": i, "file_name": name} for i, name in self._images_listed]}
-            tmp = mp.with_name(mp.name + ".tmp")
             try:
-                tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-                os.replace(tmp, mp)
+                write_atomically(mp, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
             except OSError as exc:
-                tmp.unlink(missing_ok=True)
                 raise OutputError(f"cannot write {mp}: {exc.strerror or exc}") from exc
             log.info("COCO image ids are frame numbers (some file names hold no unique number): see %s", mp)
 
