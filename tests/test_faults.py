@@ -62,9 +62,9 @@ def _env(shared_models) -> dict:
                 PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
 
 
-def _command(dance_mp4, outs: dict) -> list:
+def _command(dance_mp4, outs: dict, duration: float = DURATION) -> list:
     cmd = [sys.executable, "-m", "posefast.cli", "run", str(dance_mp4), "--device", "cpu", "--net-height", "128",
-           "--duration", str(DURATION), "--quiet"]
+           "--duration", str(duration), "--quiet"]
     flags = {"json": "--write-json", "table": "--write-table", "coco": "--write-coco", "video": "--write-video",
              "images": "--write-images"}
     for key, path in outs.items():
@@ -286,6 +286,11 @@ def small_disk(tmp_path):
 
 # size of the tmpfs that holds the failing output: small enough to fill within the run
 DISK_KB = {"json": 40, "csv": 16, "parquet": 24, "coco": 8}
+# The full-disk runs are longer: tables and COCO are written at the 1 s flushes, and on a
+# fast machine 100 frames took about 1 s, so the first write (the one that fails) came at
+# the end of the run.
+FULL_DURATION = 8.0
+FULL_FRAMES = 200
 if RENDERED:
     DISK_KB.update(video=1024, images=1024)
 
@@ -297,13 +302,13 @@ def test_full_disk_names_the_output_and_keeps_the_others(full, small_disk, share
     disk = small_disk(DISK_KB[full])
     key = "table" if full in ("csv", "parquet") else full
     outs[key] = disk / outs[key].name
-    r = subprocess.run(_command(dance_mp4, outs), env=_env(shared_models), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(_command(dance_mp4, outs, FULL_DURATION), env=_env(shared_models), capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     assert "cannot write" in r.stderr and str(outs[key]) in r.stderr, r.stderr  # names the output
     assert "No space left on device" in r.stderr
     processed = len(read_json(outs["json"]))
-    assert 0 < processed < FRAMES
+    assert 0 < processed < FULL_FRAMES
     if key == "json":  # written first for each frame: the others stopped with it
         check(outs, complete=True)
     else:  # the others hold every frame but the one being written when the failure came
@@ -313,8 +318,8 @@ def test_full_disk_names_the_output_and_keeps_the_others(full, small_disk, share
 def test_full_disk_with_every_output_on_it(small_disk, shared_models, dance_mp4, tmp_path):
     disk = small_disk(64)
     outs = _outputs(disk, "parquet")
-    r = subprocess.run(_command(dance_mp4, outs), env=_env(shared_models), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(_command(dance_mp4, outs, FULL_DURATION), env=_env(shared_models), capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     assert "No space left on device" in r.stderr
     named = [k for k, p in outs.items() if "cannot write" in r.stderr and str(p) in r.stderr]
