@@ -68,7 +68,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -293,7 +293,32 @@ class JsonSink(Sink):
         self.files_written += 1
 
 
-class TableSink(Sink):
+class _BufferedSink(Sink):
+    """A sink whose records wait in a :class:`Buffered` (``_out``) in front of its open file
+    (``_file``, or ``_writer`` for Parquet parts)."""
+
+    _out: Optional[Buffered] = None
+    _file: Any = None
+    _writer: Any = None
+
+    def flush_if_due(self) -> None:
+        if self._out is not None:
+            self._out.flush_if_due()
+
+    def close(self) -> None:
+        out, self._out = self._out, None
+        try:
+            if out is not None:
+                out.flush()  # raises a failure kept from an earlier (timer) flush, too
+        finally:
+            for attr in ("_file", "_writer"):
+                f = getattr(self, attr)
+                if f is not None:
+                    f.close()
+                    setattr(self, attr, None)
+
+
+class TableSink(_BufferedSink):
     """The keypoint table (CSV or Parquet), tidy or wide (see :mod:`posefast.video.tables`).
 
     Parameters
@@ -409,10 +434,6 @@ class TableSink(Sink):
             self._out.add([cols])
         self.rows_written += n
 
-    def flush_if_due(self) -> None:
-        if self._out is not None:
-            self._out.flush_if_due()
-
     def _write_csv(self, batch: list) -> None:
         self._file.append(b"".join(batch))
 
@@ -431,21 +452,8 @@ class TableSink(Sink):
                 arrays.append(pa.array(np.concatenate(parts), field.type))
         self._writer.write(pa.Table.from_arrays(arrays, schema=self._schema))
 
-    def close(self) -> None:
-        out, self._out = self._out, None
-        try:
-            if out is not None:
-                out.flush()  # raises a failure kept from an earlier (timer) flush, too
-        finally:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
 
-
-class CocoSink(Sink):
+class CocoSink(_BufferedSink):
     """COCO keypoint results JSON, streamed (see the module docstring).
 
     Parameters
@@ -510,20 +518,6 @@ class CocoSink(Sink):
         if parts:
             self._out.add(parts)
             self.count += len(parts)
-
-    def flush_if_due(self) -> None:
-        if self._out is not None:
-            self._out.flush_if_due()
-
-    def close(self) -> None:
-        out, self._out = self._out, None
-        try:
-            if out is not None:
-                out.flush()  # raises a failure kept from an earlier (timer) flush, too
-        finally:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
