@@ -38,6 +38,11 @@ pytestmark = pytest.mark.model
 REPO = Path(__file__).resolve().parents[1]
 DURATION = 4.0
 FRAMES = 100          # DURATION * 25 fps
+# The full-disk runs are longer: tables and COCO are written at the 1 s flushes, and on a
+# fast machine 100 frames took about 1 s, so the first write (the one that fails) came at
+# the end of the run.
+FULL_DURATION = 8.0
+FULL_FRAMES = 200
 K = 18
 BOUND_S = 2.0         # the most a kill may lose
 QUEUED = 8            # ThreadedSink's queue depth (video, images)
@@ -122,7 +127,7 @@ def read_coco(path: Path) -> dict[int, int]:
         from posefast.video.sinks import COCO17_KEYPOINTS
 
         gt = COCO()
-        gt.dataset = {"images": [{"id": i} for i in range(FRAMES)], "annotations": [],
+        gt.dataset = {"images": [{"id": i} for i in range(FULL_FRAMES)], "annotations": [],
                       "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17_KEYPOINTS),
                                       "skeleton": []}]}
         gt.createIndex()
@@ -286,11 +291,7 @@ def small_disk(tmp_path):
 
 # size of the tmpfs that holds the failing output: small enough to fill within the run
 DISK_KB = {"json": 40, "csv": 16, "parquet": 24, "coco": 8}
-# The full-disk runs are longer: tables and COCO are written at the 1 s flushes, and on a
-# fast machine 100 frames took about 1 s, so the first write (the one that fails) came at
-# the end of the run.
-FULL_DURATION = 8.0
-FULL_FRAMES = 200
+
 if RENDERED:
     DISK_KB.update(video=1024, images=1024)
 
