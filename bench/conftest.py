@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _shared import (  # noqa: E402,F401  (fixtures shared with the tests)
-    dance_mp4, media, model_onnx, model_pb, shared_models,
+    dance_mp4, every_backend_in_ci, media, model_onnx, model_pb, shared_models,
 )
 
 # (group, case) -> {backend: median seconds}

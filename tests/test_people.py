@@ -14,17 +14,9 @@ from posefast import _reference as R
 from posefast.types import LimbCandidates
 
 from _maps import MapMaker, video_frames
-from _shared import _in_ci
 
 COCO = pf.get_layout("coco18")
 ALL = [b for b, ok in pf.backends().items() if ok]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def all_backends():
-    missing = [b for b in ("native", "numba") if b not in ALL]
-    if missing and _in_ci():
-        pytest.fail(f"backends {missing} are not available in CI", pytrace=False)
 
 
 @pytest.fixture(scope="module")
