@@ -172,7 +172,7 @@ POSEFAST_AVX2 void evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, con
 }
 
 // 3 x 3 NMS of a tile's s values per row (s a multiple of 4) on its patch P, (s + 2)
-// wide with the neighbours' rim: the scalar test of nms_patch, four lanes at a time.
+// wide with the neighbours' rim: the scalar test of nms_active_s, four lanes at a time.
 POSEFAST_AVX2 void nms_patch_avx2(const double* P, int s, double thr, int64_t raster0, int64_t gw,
                                   std::vector<PeakScratch::Found>& found) {
     const int sp = s + 2;
@@ -371,7 +371,7 @@ private:
     PeakScratch& ws_;
 };
 
-// 3 x 3 NMS on each active tile's patch: its values with a rim of its neighbours',
+// 3 x 3 NMS on each active tile's patch: its values with a rim of its neighbours' values,
 // (s + 2) x (s + 2).  A neighbour tile that was not evaluated contributes -inf: its
 // values are finite and <= thr < the tested value, so both tests pass as they would
 // on its real values; outside the grid, -inf is the reference's own rule.  S > 0 is s
