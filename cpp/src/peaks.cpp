@@ -128,8 +128,8 @@ struct LaneTable {
 #ifdef POSEFAST_SCAN_AVX2
 
 template <int S>
-POSEFAST_AVX2 void evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, const PhaseTable& t,
-                                      const LaneTable& lt, int64_t i, int64_t j, double* out) {
+POSEFAST_AVX2 bool evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, const PhaseTable& t,
+                                      const LaneTable& lt, int64_t i, int64_t j, double thr, double* out) {
     static_assert(S % 4 == 0 && S <= kMaxUpsample, "phase chunks of 4");
     constexpr int C = S / 4;
     constexpr int kRows = 5;  // hi - lo + 1 for every s >= 2
@@ -157,6 +157,8 @@ POSEFAST_AVX2 void evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, con
             hb[r][c] = acc;
         }
     }
+    const __m256d vthr = _mm256_set1_pd(thr);
+    __m256d above = _mm256_setzero_pd();
     for (int q = 0; q < S; ++q) {
         const int f = t.first[q] - t.lo;
         const __m256d w0 = _mm256_set1_pd(t.w[q][0]), w1 = _mm256_set1_pd(t.w[q][1]);
@@ -167,8 +169,10 @@ POSEFAST_AVX2 void evaluate_tile_avx2(const float* ch, int64_t h, int64_t w, con
                               _mm256_mul_pd(w2, hb[f + 2][c])),
                 _mm256_mul_pd(w3, hb[f + 3][c]));
             _mm256_storeu_pd(out + q * S + 4 * c, v);
+            above = _mm256_or_pd(above, _mm256_cmp_pd(v, vthr, _CMP_GT_OQ));
         }
     }
+    return _mm256_movemask_pd(above) != 0;
 }
 
 // 3 x 3 NMS of a tile's s values per row (s a multiple of 4) on its patch P, (s + 2)
@@ -250,6 +254,28 @@ public:
         return static_cast<size_t>(ws_.slot[cell]);
     }
 
+    // Evaluate the tile of raw cell (i, j), which must not be evaluated yet, and tell
+    // whether one of its values is above thr.
+    bool fresh_tile_above(int64_t i, int64_t j, double thr) {
+        const int64_t cell = i * w_ + j;
+        const size_t at = ws_.pool.size();
+        const size_t ss = static_cast<size_t>(s_) * s_;
+        ws_.pool.resize(at + ss);
+        ws_.slot[cell] = static_cast<int64_t>(at);
+        ws_.stamp[cell] = ws_.epoch;
+        double* out = ws_.pool.data() + at;
+#ifdef POSEFAST_SCAN_AVX2
+        if (lanes_) {
+            return s_ == 4 ? evaluate_tile_avx2<4>(ch_, h_, w_, t_, *lanes_, i, j, thr, out)
+                           : evaluate_tile_avx2<8>(ch_, h_, w_, t_, *lanes_, i, j, thr, out);
+        }
+#endif
+        evaluate(i, j, out);
+        int any = 0;
+        for (size_t k = 0; k < ss; ++k) any |= static_cast<int>(out[k] > thr);
+        return any != 0;
+    }
+
     // Evaluate every tile of the channel at once (when most are needed anyway): the
     // horizontal pass once per raw row instead of once per tile row, same values.
     // Must be called before any tile of this channel is evaluated.
@@ -278,8 +304,12 @@ private:
     void evaluate(int64_t i, int64_t j, double* out) {
 #ifdef POSEFAST_SCAN_AVX2
         if (lanes_) {
-            if (s_ == 4) return evaluate_tile_avx2<4>(ch_, h_, w_, t_, *lanes_, i, j, out);
-            return evaluate_tile_avx2<8>(ch_, h_, w_, t_, *lanes_, i, j, out);
+            if (s_ == 4) {
+                evaluate_tile_avx2<4>(ch_, h_, w_, t_, *lanes_, i, j, 0.0, out);
+            } else {
+                evaluate_tile_avx2<8>(ch_, h_, w_, t_, *lanes_, i, j, 0.0, out);
+            }
+            return;
         }
 #endif
         switch (s_) {
@@ -451,6 +481,31 @@ void nms_active(const double* pool, int64_t h, int64_t w, int s, double thr, boo
     }
 }
 
+// Row bit set m (bit j: cell j; nw words; bits past the row clear) dilated in place:
+// bit t ends up set when some bit j in [t + a, t + b] was (a <= b, |a|, |b| < 64),
+// clipped to the row (`last_word` masks the final word's bits past it).
+void dilate_row(uint64_t* m, int64_t nw, int a, int b, uint64_t last_word) {
+    // out[t] = OR over k in [a, b] of in[t + k]: a right shift by k for k > 0, a
+    // left shift by -k for k < 0, carrying bits between words.
+    uint64_t prev = 0;  // the input word before this one
+    for (int64_t q = 0; q < nw; ++q) {
+        const uint64_t cur = m[q], next = q + 1 < nw ? m[q + 1] : 0;
+        uint64_t out = 0;
+        for (int k = a; k <= b; ++k) {
+            if (k == 0) {
+                out |= cur;
+            } else if (k > 0) {
+                out |= (cur >> k) | (next << (64 - k));
+            } else {
+                out |= (cur << -k) | (prev >> (64 + k));
+            }
+        }
+        prev = cur;
+        m[q] = out;
+    }
+    m[nw - 1] &= last_word;
+}
+
 // With Check, returns the flat index of the channel's first NaN or Inf (found by the
 // marking scan, before any tile is evaluated), else -1.
 template <bool Check>
@@ -472,25 +527,32 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     fb = std::max(fb, std::numeric_limits<float>::denorm_min());
 
     // Tile (ti, tj) reads cells ti+lo..ti+hi (clamped), so a marked cell (i, j) puts
-    // tiles i-hi..i-lo x j-hi..j-lo (clipped) on the list, each once.
-    ws.needed.clear();
-    const uint32_t epoch = ws.epoch;
+    // tiles i-hi..i-lo x j-hi..j-lo (clipped) on the list.  Marks are kept as one bit
+    // per cell, dilated along each row into the columns of the tiles they list; the
+    // list is then read off, in raster order, as the OR of rows ti-hi..ti-lo (clipped).
+    const int64_t nw = (w + 63) / 64;
+    ws.marks.assign(static_cast<size_t>(h * nw), 0);
+    uint64_t* const marks = ws.marks.data();
+    const uint64_t last_word = (w % 64) ? (~uint64_t{0} >> (64 - w % 64)) : ~uint64_t{0};
     for (int64_t i = 0; i < h; ++i) {
         const float* row = ch + i * w;
-        const bool bad = detail::scan_row<Check>(row, w, detail::AbsNotBelow{fb}, [&](int64_t j) {
-            const int64_t i0 = std::max<int64_t>(0, i - t.hi), i1 = std::min<int64_t>(h - 1, i - t.lo);
-            const int64_t j0 = std::max<int64_t>(0, j - t.hi), j1 = std::min<int64_t>(w - 1, j - t.lo);
-            for (int64_t ti = i0; ti <= i1; ++ti) {
-                for (int64_t tj = j0; tj <= j1; ++tj) {
-                    const int64_t cell = ti * w + tj;
-                    if (ws.listed[cell] != epoch) {
-                        ws.listed[cell] = epoch;
-                        ws.needed.push_back(cell);
-                    }
-                }
-            }
-        });
+        uint64_t* m = marks + i * nw;
+        const bool bad = detail::scan_row<Check>(row, w, detail::AbsNotBelow{fb},
+                                                 [&](int64_t j) { m[j >> 6] |= uint64_t{1} << (j & 63); });
         if (Check && bad) return i * w + first_non_finite(row, w);
+        dilate_row(m, nw, t.lo, t.hi, last_word);
+    }
+    ws.needed.clear();
+    for (int64_t ti = 0; ti < h; ++ti) {
+        const int64_t i0 = std::max<int64_t>(0, ti + t.lo), i1 = std::min<int64_t>(h - 1, ti + t.hi);
+        for (int64_t k = 0; k < nw; ++k) {
+            uint64_t bits = 0;
+            for (int64_t i = i0; i <= i1; ++i) bits |= marks[i * nw + k];
+            while (bits) {
+                ws.needed.push_back(ti * w + k * 64 + static_cast<int64_t>(__builtin_ctzll(bits)));
+                bits &= bits - 1;
+            }
+        }
     }
 
     // Mostly needed (noisy or crowded maps): evaluate the whole channel row-shared.
@@ -545,12 +607,14 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     const size_t ss = static_cast<size_t>(s) * s;
     for (const int64_t cell : ws.needed) {
         const int64_t i = cell / w, j = cell - (cell / w) * w;
-        if (!dense && bound_of(i, j) <= thr) continue;
-        const size_t at = g.tile(i, j);  // before data(): evaluating may move the pool
-        const double* tv = g.data() + at;
-        int any = 0;
-        for (size_t k = 0; k < ss; ++k) any |= static_cast<int>(tv[k] > thr);
-        if (any) ws.active.push_back(cell);
+        if (dense) {
+            const double* tv = g.data() + g.tile(i, j);
+            int any = 0;
+            for (size_t k = 0; k < ss; ++k) any |= static_cast<int>(tv[k] > thr);
+            if (any) ws.active.push_back(cell);
+        } else if (!(bound_of(i, j) <= thr) && g.fresh_tile_above(i, j, thr)) {
+            ws.active.push_back(cell);
+        }
     }
 
     nms_active(g.data(), h, w, s, thr, avx2, ws);
@@ -735,14 +799,12 @@ void find_peaks(const Maps& hm, const DecodeConfig& cfg, PeakScratch& ws, PeakLi
     const size_t cells = static_cast<size_t>(h * w);
     if (ws.stamp.size() < cells) {
         ws.stamp.resize(cells, 0);  // new stamps are 0 < every epoch in use
-        ws.listed.resize(cells, 0);
         ws.slot.resize(cells, 0);
     }
     for (int64_t k = 0; k < K; ++k) {
         const float* ch = hm.channel(k);
         if (ws.epoch == std::numeric_limits<uint32_t>::max()) {
             std::fill(ws.stamp.begin(), ws.stamp.end(), 0u);
-            std::fill(ws.listed.begin(), ws.listed.end(), 0u);
             ws.epoch = 0;
         }
         ++ws.epoch;  // invalidates every cached tile

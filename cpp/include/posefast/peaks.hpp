@@ -18,7 +18,7 @@ struct PeakScratch {
     std::vector<Found> found;
     // upsample >= 2 only, all [h*w] over raw cells:
     std::vector<int64_t> needed;   // tiles (raw cells) whose support can reach the threshold
-    std::vector<uint32_t> listed;  // == epoch when the cell is on `needed`
+    std::vector<uint64_t> marks;   // [h][ceil(w / 64)] bits: cells marked by the scan
     std::vector<uint32_t> stamp;   // == epoch when the cell's s x s tile is evaluated ...
     std::vector<int64_t> slot;     // ... and stored at pool[slot]
     std::vector<int64_t> active;   // evaluated tiles holding a value above the threshold
