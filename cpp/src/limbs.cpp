@@ -41,7 +41,7 @@ struct PafField {
     void prefetch(int64_t px, int64_t py) const {
 #if defined(__GNUC__) || defined(__clang__)
         if (Upsampled) {
-            const int64_t j = px / t.s, i = py / t.s;
+            const int64_t j = t.cell(px), i = t.cell(py);
             const int64_t c = clamp_index(j + t.first[px - j * t.s], w);
             const int64_t r0 = i + t.first[py - i * t.s];
             for (int k = 0; k < 4; ++k) {
@@ -283,8 +283,21 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             q.failed = failed;
         }
 
-        // Pass 2: inner samples 1 .. n-2.
+        // Pass 2: inner samples 1 .. n-2.  Sample 1 of the pair a few ahead is
+        // prefetched (they lie apart, around A: separate misses).
+        constexpr int64_t kAhead = 4;
+        for (int64_t k = 0; k < std::min(kept, kAhead); ++k) {
+            int64_t px, py;
+            cell(1, pairs[k].n, pairs[k].dx, pairs[k].dy, px, py);
+            f.prefetch(px, py);
+        }
         for (int64_t k = 0; k < kept; ++k) {
+            if (k + kAhead < kept) {
+                const LimbScratch::Pair& r = pairs[k + kAhead];
+                int64_t px, py;
+                cell(1, r.n, r.dx, r.dy, px, py);
+                f.prefetch(px, py);
+            }
             const LimbScratch::Pair& q = pairs[k];
             const int64_t n = q.n;
             const int64_t allowed = max_fail[n - lo];

@@ -292,7 +292,7 @@ public:
     const double* data() const { return ws_.pool.data(); }
 
     double at(int64_t u, int64_t v) {
-        const int64_t i = v / s_, j = u / s_;
+        const int64_t i = t_.cell(v), j = t_.cell(u);
         return ws_.pool[tile(i, j) + static_cast<size_t>((v - i * s_) * s_ + (u - j * s_))];
     }
 
@@ -419,9 +419,9 @@ void nms_active_s(const double* pool, int64_t h, int64_t w, int s_, double thr, 
         const int64_t c = ti * w + tj;
         return ws.stamp[c] == ws.epoch ? pool + ws.slot[c] : nullptr;
     };
-    for (const int64_t cell : ws.active) {
-        const int64_t i = cell / w, j = cell - (cell / w) * w;
-        const double* tv = pool + ws.slot[cell];
+    for (const PeakScratch::Tile& tile : ws.active) {
+        const int64_t i = tile.i, j = tile.j;
+        const double* tv = pool + ws.slot[i * w + j];
         for (int q = 0; q < s; ++q) {
             for (int p = 0; p < s; ++p) patch[(q + 1) * sp + 1 + p] = tv[q * s + p];
         }
@@ -549,7 +549,7 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
             uint64_t bits = 0;
             for (int64_t i = i0; i <= i1; ++i) bits |= marks[i * nw + k];
             while (bits) {
-                ws.needed.push_back(ti * w + k * 64 + static_cast<int64_t>(__builtin_ctzll(bits)));
+                ws.needed.push_back({ti, k * 64 + static_cast<int64_t>(detail::lowest_bit64(bits))});
                 bits &= bits - 1;
             }
         }
@@ -605,15 +605,15 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     // support, culled ones a finite bound <= thr.
     ws.active.clear();
     const size_t ss = static_cast<size_t>(s) * s;
-    for (const int64_t cell : ws.needed) {
-        const int64_t i = cell / w, j = cell - (cell / w) * w;
+    for (const PeakScratch::Tile& tile : ws.needed) {
+        const int64_t i = tile.i, j = tile.j;
         if (dense) {
             const double* tv = g.data() + g.tile(i, j);
             int any = 0;
             for (size_t k = 0; k < ss; ++k) any |= static_cast<int>(tv[k] > thr);
-            if (any) ws.active.push_back(cell);
+            if (any) ws.active.push_back(tile);
         } else if (!(bound_of(i, j) <= thr) && g.fresh_tile_above(i, j, thr)) {
-            ws.active.push_back(cell);
+            ws.active.push_back(tile);
         }
     }
 

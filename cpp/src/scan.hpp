@@ -48,6 +48,17 @@ inline unsigned lowest_bit(unsigned bits) {
 #endif
 }
 
+// The same for a 64-bit word.
+inline unsigned lowest_bit64(uint64_t bits) {
+#if defined(__GNUC__) || defined(__clang__)
+    return static_cast<unsigned>(__builtin_ctzll(bits));
+#else
+    unsigned b = 0;
+    while (!((bits >> b) & 1u)) ++b;
+    return b;
+#endif
+}
+
 // v > t (false for NaN).
 struct Greater {
     float t;

@@ -16,12 +16,15 @@ struct PeakScratch {
         int64_t raster;  // row * grid_w + col on the decode grid
     };
     std::vector<Found> found;
+    struct Tile {
+        int64_t i, j;  // raw cell
+    };
     // upsample >= 2 only, all [h*w] over raw cells:
-    std::vector<int64_t> needed;   // tiles (raw cells) whose support can reach the threshold
+    std::vector<Tile> needed;      // tiles whose support can reach the threshold, raster order
     std::vector<uint64_t> marks;   // [h][ceil(w / 64)] bits: cells marked by the scan
     std::vector<uint32_t> stamp;   // == epoch when the cell's s x s tile is evaluated ...
     std::vector<int64_t> slot;     // ... and stored at pool[slot]
-    std::vector<int64_t> active;   // evaluated tiles holding a value above the threshold
+    std::vector<Tile> active;      // evaluated tiles holding a value above the threshold
     std::vector<double> pool;      // evaluated tiles of the current channel
     std::vector<double> hrows;     // horizontal pass of every raw row (dense channels only)
     uint32_t epoch = 0;

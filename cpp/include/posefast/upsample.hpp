@@ -22,8 +22,12 @@ struct PhaseTable {
     double w[kMaxUpsample][4] = {};    // Keys' cubic weights, a = -0.75, OpenCV's Horner form
     int lo = 0;                        // the support of a cell's s phases is cells
     int hi = 0;                        // j + lo .. j + hi (before clamping)
+    int shift = -1;                    // log2(s) when s is a power of two, else -1
 
     explicit PhaseTable(int s_) : s(s_) {
+        for (int k = 0; k < 31; ++k) {
+            if ((1 << k) == s) shift = k;
+        }
         const double a = kCubicA;
         lo = 1 << 30;
         hi = -(1 << 30);
@@ -45,6 +49,9 @@ struct PhaseTable {
         }
     }
 
+    // The raw cell of grid coordinate u >= 0: u / s, a shift where s allows.
+    int64_t cell(int64_t u) const { return shift >= 0 ? (u >> shift) : u / s; }
+
     // B such that |upsampled value| <= B * max |raw value of its support|:
     // (max over phases of sum |w_i|)^2 (1 when s == 1).
     double cull_bound() const {
@@ -62,8 +69,8 @@ inline int64_t clamp_index(int64_t v, int64_t n) { return v < 0 ? 0 : (v >= n ? 
 
 // Value of the decode grid at column u, row v of one channel [h, w] (s >= 2).
 inline double bicubic_at(const float* ch, int64_t h, int64_t w, const PhaseTable& t, int64_t u, int64_t v) {
-    const int64_t j = u / t.s, p = u - j * t.s;
-    const int64_t i = v / t.s, q = v - i * t.s;
+    const int64_t j = t.cell(u), p = u - j * t.s;
+    const int64_t i = t.cell(v), q = v - i * t.s;
     const double* wx = t.w[p];
     const double* wy = t.w[q];
     const int64_t c0 = clamp_index(j + t.first[p], w), c1 = clamp_index(j + t.first[p] + 1, w);
@@ -80,8 +87,8 @@ inline double bicubic_at(const float* ch, int64_t h, int64_t w, const PhaseTable
 // The same for two channels sharing the taps (a PAF's x and y components).
 inline void bicubic_at2(const float* chx, const float* chy, int64_t h, int64_t w, const PhaseTable& t,
                         int64_t u, int64_t v, double& out_x, double& out_y) {
-    const int64_t j = u / t.s, p = u - j * t.s;
-    const int64_t i = v / t.s, q = v - i * t.s;
+    const int64_t j = t.cell(u), p = u - j * t.s;
+    const int64_t i = t.cell(v), q = v - i * t.s;
     const double* wx = t.w[p];
     const double* wy = t.w[q];
     const int64_t c0 = clamp_index(j + t.first[p], w), c1 = clamp_index(j + t.first[p] + 1, w);
