@@ -37,7 +37,8 @@ struct PafField {
     int64_t h, w;
     const PhaseTable& t;
 
-    // Hint the cache lines at(px, py) will read.
+    // Hint the cache lines at(px, py) will read (Locality 3: soon, into L1; 2: later, L2).
+    template <int Locality = 3>
     void prefetch(int64_t px, int64_t py) const {
 #if defined(__GNUC__) || defined(__clang__)
         if (Upsampled) {
@@ -46,12 +47,12 @@ struct PafField {
             const int64_t r0 = i + t.first[py - i * t.s];
             for (int k = 0; k < 4; ++k) {
                 const int64_t row = clamp_index(r0 + k, h) * w + c;
-                __builtin_prefetch(fx + row);
-                __builtin_prefetch(fy + row);
+                __builtin_prefetch(fx + row, 0, Locality);
+                __builtin_prefetch(fy + row, 0, Locality);
             }
         } else {
-            __builtin_prefetch(fx + py * w + px);
-            __builtin_prefetch(fy + py * w + px);
+            __builtin_prefetch(fx + py * w + px, 0, Locality);
+            __builtin_prefetch(fy + py * w + px, 0, Locality);
         }
 #else
         (void)px;
@@ -73,6 +74,16 @@ struct PafField {
 // sample of every pair starting at that peak lies there (i = 0), and with
 // paf_sample_far_end the last sample usually lies at the end peak's.  Evaluated
 // once per peak instead of once per pair.
+// Hint, into L2, the cache lines paf_at_peaks will read for these peaks: issued for
+// the next limb while this one is scored, so that limb's first reads (one miss per
+// peak and tap row otherwise, taken one after another) are already on their way.
+template <bool Upsampled>
+void prefetch_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int64_t gw, int64_t gh, double off) {
+    for (int64_t i = 0; i < n; ++i) {
+        f.template prefetch<2>(grid_index(xy[2 * i] + off, gw), grid_index(xy[2 * i + 1] + off, gh));
+    }
+}
+
 template <bool Upsampled>
 void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int64_t gw, int64_t gh, double off,
                   std::vector<LimbScratch::PeakPaf>& out) {
@@ -176,7 +187,54 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
     LimbScratch::Pair* pairs = ws.pairs.data();
     const LimbScratch::PeakPaf* at_b = ws.at_b.data();
     ws.geo.resize(static_cast<size_t>(nb) + 1);
+    ws.geo_next.resize(static_cast<size_t>(nb) + 1);
     LimbScratch::Geo* geo = ws.geo.data();
+    LimbScratch::Geo* geo_next = ws.geo_next.data();
+    constexpr double kMaxFinite = std::numeric_limits<double>::max();
+
+    // Grid cell of sample i of n of the pair d = (dx, dy) from A + offset = (ox, oy),
+    // in the reference's operations.
+    auto cell_from = [&](double ox, double oy, int64_t i, int64_t n, double dx, double dy, int64_t& px,
+                         int64_t& py) {
+        double sx, sy;
+        if (far_end) {
+            const double ti = static_cast<double>(i) / static_cast<double>(n - 1);
+            sx = ox + ti * dx;
+            sy = oy + ti * dy;
+        } else {
+            const double nn = static_cast<double>(n);
+            sx = ox + static_cast<double>(i) * (dx / nn);
+            sy = oy + static_cast<double>(i) * (dy / nn);
+        }
+        px = grid_index(sx, gw);
+        py = grid_index(sy, gh);
+    };
+    // Pass 1a of start peak ia, run one start peak ahead: the geometry of every pair
+    // (two pairs at a time with SSE2: the same correctly rounded IEEE operations lane
+    // by lane), and the cells of the samples n - 1 that pass 1b will read (those of
+    // pairs that sample 0 leaves able to pass), prefetched with those of their
+    // samples 1.  They lie apart (a step short of the different end peaks, a step
+    // from A), so each is a cache miss of its own; issued while the previous start
+    // peak is scored, their latencies overlap its work.
+    auto prepare = [&](int64_t ia, LimbScratch::Geo* g_out) {
+        const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
+        const LimbScratch::PeakPaf& pa = ws.at_a[static_cast<size_t>(ia)];
+        geometry(ax, ay, xb, nb, lo_n, hi_n, g_out);
+        for (int64_t ib = 0; ib < nb; ++ib) {
+            LimbScratch::Geo& g = g_out[ib];
+            if (!(g.norm >= 1e-6) || !(g.norm <= kMaxFinite)) continue;
+            const int64_t n = static_cast<int64_t>(g.n);
+            if (static_cast<int64_t>(!(pa.vx * g.ux + pa.vy * g.uy > thr)) > max_fail[n - lo]) continue;
+            cell_from(ax + off, ay + off, n - 1, n, g.dx, g.dy, g.px1, g.py1);
+            f.prefetch(g.px1, g.py1);
+            if (Upsampled && n > 2) {  // sample 1 of pass 2 (4 x 4 taps: worth it at s >= 2)
+                int64_t px, py;
+                cell_from(ax + off, ay + off, 1, n, g.dx, g.dy, px, py);
+                f.prefetch(px, py);
+            }
+        }
+    };
+    if (na > 0) prepare(0, geo);
 
     for (int64_t ia = 0; ia < na; ++ia) {
         const double ax = xa[2 * ia], ay = xa[2 * ia + 1];
@@ -195,20 +253,8 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             }
             checked(vx, vy);
         };
-        // Grid cell of sample i of n of the pair d = (dx, dy), in the reference's operations.
         auto cell = [&](int64_t i, int64_t n, double dx, double dy, int64_t& px, int64_t& py) {
-            double sx, sy;
-            if (far_end) {
-                const double ti = static_cast<double>(i) / static_cast<double>(n - 1);
-                sx = ox + ti * dx;
-                sy = oy + ti * dy;
-            } else {
-                const double nn = static_cast<double>(n);
-                sx = ox + static_cast<double>(i) * (dx / nn);
-                sy = oy + static_cast<double>(i) * (dy / nn);
-            }
-            px = grid_index(sx, gw);
-            py = grid_index(sy, gh);
+            cell_from(ox, oy, i, n, dx, dy, px, py);
         };
         auto sample = [&](int64_t i, int64_t n, double dx, double dy, const LimbScratch::PeakPaf& pb, double& vx,
                           double& vy) {
@@ -222,20 +268,10 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             }
         };
 
-        // Pass 1a: geometry of every pair (two pairs at a time with SSE2: the same
-        // correctly rounded IEEE operations lane by lane).
-        geometry(ax, ay, xb, nb, lo_n, hi_n, geo);
+        // Pass 1a (geometry, far-end cells) of this start peak ran one iteration
+        // early; run the next one's now.
+        if (ia + 1 < na) prepare(ia + 1, geo_next);
 
-        constexpr double kMaxFinite = std::numeric_limits<double>::max();
-        // Pass 1b': the cells of the samples n - 1 that pass 1b will read, prefetched
-        // all at once: they lie near the different end peaks, so each is a cache miss
-        // of its own, and issuing them together overlaps their latencies.
-        for (int64_t ib = 0; ib < nb; ++ib) {
-            LimbScratch::Geo& g = geo[ib];
-            if (!(g.norm >= 1e-6) || !(g.norm <= kMaxFinite)) continue;
-            cell(static_cast<int64_t>(g.n) - 1, static_cast<int64_t>(g.n), g.dx, g.dy, g.px1, g.py1);
-            f.prefetch(g.px1, g.py1);
-        }
         // Pass 1b: first and last samples (i = 0 and i = n - 1).
         int64_t kept = 0;
         for (int64_t ib = 0; ib < nb; ++ib) {
@@ -283,21 +319,8 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
             q.failed = failed;
         }
 
-        // Pass 2: inner samples 1 .. n-2.  Sample 1 of the pair a few ahead is
-        // prefetched (they lie apart, around A: separate misses).
-        constexpr int64_t kAhead = 4;
-        for (int64_t k = 0; k < std::min(kept, kAhead); ++k) {
-            int64_t px, py;
-            cell(1, pairs[k].n, pairs[k].dx, pairs[k].dy, px, py);
-            f.prefetch(px, py);
-        }
+        // Pass 2: inner samples 1 .. n-2 (sample 1 prefetched with pass 1a when s >= 2).
         for (int64_t k = 0; k < kept; ++k) {
-            if (k + kAhead < kept) {
-                const LimbScratch::Pair& r = pairs[k + kAhead];
-                int64_t px, py;
-                cell(1, r.n, r.dx, r.dy, px, py);
-                f.prefetch(px, py);
-            }
             const LimbScratch::Pair& q = pairs[k];
             const int64_t n = q.n;
             const int64_t allowed = max_fail[n - lo];
@@ -332,6 +355,7 @@ void score_limb(const PafField<Upsampled>& f, const double* xa, int64_t na, cons
                 reject(q.norm, q.ib);
             }
         }
+        std::swap(geo, geo_next);
     }
 }
 
@@ -367,7 +391,26 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
         while (m < n && passes(n - (m + 1))) ++m;
         ws.max_fail[static_cast<size_t>(n - lo)] = passes(n) ? m : -1;  // -1: never passes
     }
+    const int64_t gh = pafs.h * table.s, gw = pafs.w * table.s;
+    const double off = cfg.paf_sample_offset;
+    // The PAF lines the peaks of limb l read first (see prefetch_peaks).
+    auto prefetch_limb = [&](int64_t l) {
+        const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
+        if (peaks.count(ka) == 0 || peaks.count(kb) == 0) return;
+        const float* fx = pafs.channel(layout.paf[2 * l]);
+        const float* fy = pafs.channel(layout.paf[2 * l + 1]);
+        for (const int32_t k : {ka, kb}) {
+            const double* xy = peaks.xy + 2 * peaks.offsets[k];
+            if (cfg.upsample == 1) {
+                prefetch_peaks(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xy, peaks.count(k), gw, gh, off);
+            } else {
+                prefetch_peaks(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xy, peaks.count(k), gw, gh, off);
+            }
+        }
+    };
+    if (layout.num_limbs > 0) prefetch_limb(0);
     for (int64_t l = 0; l < layout.num_limbs; ++l) {
+        if (l + 1 < layout.num_limbs) prefetch_limb(l + 1);
         const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
         const float* fx = pafs.channel(layout.paf[2 * l]);
         const float* fy = pafs.channel(layout.paf[2 * l + 1]);

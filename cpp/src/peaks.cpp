@@ -542,21 +542,29 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
         if (Check && bad) return i * w + first_non_finite(row, w);
         dilate_row(m, nw, t.lo, t.hi, last_word);
     }
-    ws.needed.clear();
+    // The list is written through a pointer, its fields one by one (push_back of a
+    // built struct round-trips it through the stack: a stalled store forward per tile).
+    size_t listed = 0;
     for (int64_t ti = 0; ti < h; ++ti) {
         const int64_t i0 = std::max<int64_t>(0, ti + t.lo), i1 = std::min<int64_t>(h - 1, ti + t.hi);
+        if (ws.needed.size() < listed + static_cast<size_t>(w)) ws.needed.resize(listed + static_cast<size_t>(w));
+        PeakScratch::Tile* out = ws.needed.data() + listed;
         for (int64_t k = 0; k < nw; ++k) {
             uint64_t bits = 0;
             for (int64_t i = i0; i <= i1; ++i) bits |= marks[i * nw + k];
             while (bits) {
-                ws.needed.push_back({ti, k * 64 + static_cast<int64_t>(detail::lowest_bit64(bits))});
+                out->i = ti;
+                out->j = k * 64 + static_cast<int64_t>(detail::lowest_bit64(bits));
+                ++out;
                 bits &= bits - 1;
             }
         }
+        listed = static_cast<size_t>(out - ws.needed.data());
     }
+    // ws.needed keeps its size (no refill next channel); its first `listed` are the list.
 
     // Mostly needed (noisy or crowded maps): evaluate the whole channel row-shared.
-    const bool dense = static_cast<int64_t>(ws.needed.size()) * 3 > h * w;
+    const bool dense = static_cast<int64_t>(listed) * 3 > h * w;
     if (dense) g.evaluate_all();
 
     // Second, tighter cull per listed tile (sparse channels only): every value of the
@@ -605,7 +613,8 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     // support, culled ones a finite bound <= thr.
     ws.active.clear();
     const size_t ss = static_cast<size_t>(s) * s;
-    for (const PeakScratch::Tile& tile : ws.needed) {
+    for (size_t k = 0; k < listed; ++k) {
+        const PeakScratch::Tile& tile = ws.needed[k];
         const int64_t i = tile.i, j = tile.j;
         if (dense) {
             const double* tv = g.data() + g.tile(i, j);

@@ -28,7 +28,7 @@ struct LimbScratch {
         double dx, dy, norm, ux, uy, n;
         int64_t px1, py1;             // grid cell of sample n - 1 (pass 1b, when read)
     };
-    std::vector<Geo> geo;             // [nB] pairs of one start peak
+    std::vector<Geo> geo, geo_next;   // [nB] pairs of one start peak, and of the next one
     std::vector<double> proj;         // projections of one pair's samples
     std::vector<Pair> pairs;          // pairs of one start peak left for the inner samples
     std::vector<int64_t> max_fail;    // [paf_max_samples - paf_min_samples + 1]

@@ -21,6 +21,7 @@ struct PeakScratch {
     };
     // upsample >= 2 only, all [h*w] over raw cells:
     std::vector<Tile> needed;      // tiles whose support can reach the threshold, raster order
+                                   // (a prefix: the channel's count is kept by the scan)
     std::vector<uint64_t> marks;   // [h][ceil(w / 64)] bits: cells marked by the scan
     std::vector<uint32_t> stamp;   // == epoch when the cell's s x s tile is evaluated ...
     std::vector<int64_t> slot;     // ... and stored at pool[slot]
