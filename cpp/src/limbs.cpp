@@ -30,12 +30,48 @@ inline int64_t grid_index(double x, int64_t n) {
     return r > top ? n - 1 : static_cast<int64_t>(r);
 }
 
+#ifdef POSEFAST_SCAN_AVX2
+// bicubic_at2 where the four tap columns c0 .. c0 + 3 lie inside the row (rows[k]:
+// the k-th tap row's offset, already clamped).  The 4 x 4 taps are transposed so
+// that lane k holds row k: each lane then does row k's horizontal sum in the scalar
+// order, and the vertical sum adds the four lane products wy[k] * h[k] in order, so
+// the result is bicubic_at2's to the bit.
+POSEFAST_AVX2 double bicubic_taps_avx2(const float* ch, const int64_t* rows, int64_t c0, const double* wx,
+                                       const double* wy) {
+    const __m256d r0 = _mm256_cvtps_pd(_mm_loadu_ps(ch + rows[0] + c0));
+    const __m256d r1 = _mm256_cvtps_pd(_mm_loadu_ps(ch + rows[1] + c0));
+    const __m256d r2 = _mm256_cvtps_pd(_mm_loadu_ps(ch + rows[2] + c0));
+    const __m256d r3 = _mm256_cvtps_pd(_mm_loadu_ps(ch + rows[3] + c0));
+    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    const __m256d x0 = _mm256_permute2f128_pd(t0, t2, 0x20), x1 = _mm256_permute2f128_pd(t1, t3, 0x20);
+    const __m256d x2 = _mm256_permute2f128_pd(t0, t2, 0x31), x3 = _mm256_permute2f128_pd(t1, t3, 0x31);
+    const __m256d hsum = _mm256_add_pd(
+        _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(wx[0]), x0), _mm256_mul_pd(_mm256_set1_pd(wx[1]), x1)),
+                      _mm256_mul_pd(_mm256_set1_pd(wx[2]), x2)),
+        _mm256_mul_pd(_mm256_set1_pd(wx[3]), x3));
+    const __m256d prod = _mm256_mul_pd(_mm256_loadu_pd(wy), hsum);
+    const __m128d lo = _mm256_castpd256_pd128(prod), hi = _mm256_extractf128_pd(prod, 1);
+    __m128d acc = _mm_add_sd(lo, _mm_unpackhi_pd(lo, lo));
+    acc = _mm_add_sd(acc, hi);
+    acc = _mm_add_sd(acc, _mm_unpackhi_pd(hi, hi));
+    return _mm_cvtsd_f64(acc);
+}
+
+POSEFAST_AVX2 void bicubic_at2_avx2(const float* chx, const float* chy, const int64_t* rows, int64_t c0,
+                                    const double* wx, const double* wy, double& out_x, double& out_y) {
+    out_x = bicubic_taps_avx2(chx, rows, c0, wx, wy);
+    out_y = bicubic_taps_avx2(chy, rows, c0, wx, wy);
+}
+#endif
+
 template <bool Upsampled>
 struct PafField {
     const float* fx;
     const float* fy;
     int64_t h, w;
     const PhaseTable& t;
+    bool avx2 = false;  // the CPU has AVX2 (used at s >= 2 where the taps lie inside the row)
 
     // Hint the cache lines at(px, py) will read (Locality 3: soon, into L1; 2: later, L2).
     template <int Locality = 3>
@@ -62,6 +98,18 @@ struct PafField {
 
     void at(int64_t px, int64_t py, double& vx, double& vy) const {
         if (Upsampled) {
+#ifdef POSEFAST_SCAN_AVX2
+            const int64_t j = t.cell(px), p = px - j * t.s;
+            const int64_t c0 = j + t.first[p];
+            if (avx2 && c0 >= 0 && c0 + 3 < w) {
+                const int64_t i = t.cell(py), q = py - i * t.s;
+                const int64_t r0 = i + t.first[q];
+                const int64_t rows[4] = {clamp_index(r0, h) * w, clamp_index(r0 + 1, h) * w,
+                                         clamp_index(r0 + 2, h) * w, clamp_index(r0 + 3, h) * w};
+                bicubic_at2_avx2(fx, fy, rows, c0, t.w[p], t.w[q], vx, vy);
+                return;
+            }
+#endif
             bicubic_at2(fx, fy, h, w, t, px, py, vx, vy);
         } else {
             vx = static_cast<double>(fx[py * w + px]);
@@ -393,6 +441,11 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
     }
     const int64_t gh = pafs.h * table.s, gw = pafs.w * table.s;
     const double off = cfg.paf_sample_offset;
+#ifdef POSEFAST_SCAN_AVX2
+    const bool avx2 = __builtin_cpu_supports("avx2");
+#else
+    const bool avx2 = false;
+#endif
     // The PAF lines the peaks of limb l read first (see prefetch_peaks).
     auto prefetch_limb = [&](int64_t l) {
         const int32_t ka = layout.limbs[2 * l], kb = layout.limbs[2 * l + 1];
@@ -422,7 +475,7 @@ void score_limbs(const Maps& pafs, const PeaksRef& peaks, const LayoutRef& layou
             if (cfg.upsample == 1) {
                 score_limb(PafField<false>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, pafs, ws);
             } else {
-                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table}, xa, na, xb, nb, cfg, pafs, ws);
+                score_limb(PafField<true>{fx, fy, pafs.h, pafs.w, table, avx2}, xa, na, xb, nb, cfg, pafs, ws);
             }
             std::sort(ws.cands.begin(), ws.cands.end(), cand_before);
         }

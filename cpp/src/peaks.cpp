@@ -611,6 +611,10 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
     // above thr.  The tiles left unevaluated hold no value above thr and no NaN:
     // unlisted ones have only unmarked cells (finite, |value| < thr / B) in their
     // support, culled ones a finite bound <= thr.
+    // The bound has the term amax[centre]^2 |raw(i, j)| (every term >= 0), so a tile
+    // whose own cell exceeds thr / amax[centre]^2 passes it for sure: it is not computed
+    // (`sure` a hair below that weight, so the shortcut never fires where the bound fails).
+    const double sure = amax[-t.lo] * amax[-t.lo] * (1.0 - 1e-9);
     ws.active.clear();
     const size_t ss = static_cast<size_t>(s) * s;
     for (size_t k = 0; k < listed; ++k) {
@@ -621,7 +625,8 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
             int any = 0;
             for (size_t k = 0; k < ss; ++k) any |= static_cast<int>(tv[k] > thr);
             if (any) ws.active.push_back(tile);
-        } else if (!(bound_of(i, j) <= thr) && g.fresh_tile_above(i, j, thr)) {
+        } else if ((std::fabs(static_cast<double>(ch[i * w + j])) * sure > thr || !(bound_of(i, j) <= thr)) &&
+                   g.fresh_tile_above(i, j, thr)) {
             ws.active.push_back(tile);
         }
     }
