@@ -164,15 +164,26 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
                      [&](int32_t x, int32_t y) { return ws.mean[x] > ws.mean[y]; });
 
     // Fragments (reference rule): each kept person, in order, may be absorbed by the
-    // first earlier survivor it lies on; ws.order keeps the survivors.
+    // first earlier survivor it lies on; ws.order keeps the survivors.  The tests
+    // (a shared keypoint type, fewer parts than the survivor, close enough) have no
+    // side effects, so the cheapest, the part counts, runs first.
     if (cfg.merge_fragments > 0.0) {
+        ws.held.resize(static_cast<size_t>(people));
+        for (const int32_t p : ws.order) {
+            const int32_t* pp = ws.parts.data() + static_cast<int64_t>(p) * K;
+            int32_t n = 0;
+            for (int64_t k = 0; k < K; ++k) n += pp[k] >= 0;
+            ws.held[p] = n;
+        }
         size_t n_out = 0;
         for (size_t r = 0; r < ws.order.size(); ++r) {
             const int32_t q = ws.order[r];
             const int32_t* qp = ws.parts.data() + static_cast<int64_t>(q) * K;
             bool absorbed = false;
             for (size_t e = 0; e < n_out && !absorbed; ++e) {
-                int32_t* pp = ws.parts.data() + static_cast<int64_t>(ws.order[e]) * K;
+                const int32_t p = ws.order[e];
+                if (ws.held[q] >= ws.held[p]) continue;
+                int32_t* pp = ws.parts.data() + static_cast<int64_t>(p) * K;
                 double total = 0.0;
                 int64_t shared = 0;
                 double x0 = std::numeric_limits<double>::infinity(), y0 = x0;
@@ -193,16 +204,13 @@ void assemble(const PeaksRef& peaks, const CandidatesRef& cands, const LayoutRef
                     }
                 }
                 if (shared == 0) continue;
-                int64_t nq = 0, np_ = 0;
-                for (int64_t k = 0; k < K; ++k) {
-                    nq += qp[k] >= 0;
-                    np_ += pp[k] >= 0;
-                }
-                if (nq >= np_) continue;
                 const double bw = x1 - x0, bh = y1 - y0;
                 if (total / static_cast<double>(shared) <= cfg.merge_fragments * std::sqrt(bw * bw + bh * bh)) {
                     for (int64_t k = 0; k < K; ++k) {
-                        if (qp[k] >= 0 && pp[k] < 0) pp[k] = qp[k];
+                        if (qp[k] >= 0 && pp[k] < 0) {
+                            pp[k] = qp[k];
+                            ++ws.held[p];
+                        }
                     }
                     absorbed = true;
                 }

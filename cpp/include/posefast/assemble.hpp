@@ -21,6 +21,7 @@ struct AssembleScratch {
     std::vector<double> rank;       // [people] number_people_max rank (score * sqrt(box area))
     std::vector<int32_t> by_rank;   // people kept, highest rank first
     std::vector<uint8_t> chosen;    // [people] 1 = among the number_people_max best
+    std::vector<int32_t> held;      // [people] parts present (fragment pass; count excludes fills)
 };
 
 // Group candidates (in their given order) into people; keypoints in map pixels,
