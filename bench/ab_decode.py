@@ -48,6 +48,9 @@ def _worker(src: str, maps: np.ndarray, conn) -> None:
             "tiled32": [(np.ascontiguousarray(tiled[:18]), np.ascontiguousarray(tiled[19:]))]}
     while (msg := conn.recv()) is not None:
         kind, s, i = msg
+        if s == 8 and not hasattr(pf.DecodeConfig, "openpose"):
+            conn.send((None, "this build has no DecodeConfig.openpose()"))
+            continue
         cfg = pf.DecodeConfig.openpose() if s == 8 else pf.DecodeConfig(upsample=s)
         hm, pafs = data[kind][i % len(data[kind])]
         t = time.perf_counter()
@@ -63,19 +66,31 @@ def main(old_src: str, new_src: str) -> None:
         here, there = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(str(Path(src).resolve()), maps, there))
         proc.start()
+        there.close()  # the worker's end: if the worker dies, recv() raises instead of waiting
         workers[name] = (here, proc)
     try:
         for kind, s, n in CASES:
             times: dict[str, list[float]] = {"old": [], "new": []}
+            skipped = None
             for i in range(n + 5):
                 people = {}
                 for name in ("old", "new") if i % 2 else ("new", "old"):
                     workers[name][0].send((kind, s, i))
-                    dt, people[name] = workers[name][0].recv()
-                    if i >= 5:
+                    try:
+                        dt, people[name] = workers[name][0].recv()
+                    except EOFError:
+                        sys.exit(f"the {name} worker died (see its traceback above)")
+                    if dt is None:
+                        skipped = f"{name}: {people[name]}"
+                    elif i >= 5:
                         times[name].append(dt * 1e3)
+                if skipped:
+                    break
                 if i == 0 and people["old"] != people["new"]:
                     print(f"  note: {kind} x{s}: the two builds give different people")
+            if skipped:
+                print(f"{kind} x{s}: skipped ({skipped})", flush=True)
+                continue
             o, w = np.array(times["old"]), np.array(times["new"])
             label = f"{kind} " + ("openpose() x8" if s == 8 else f"x{s}")
             print(f"{label:20s} old min {o.min():8.4f} med {np.median(o):8.4f} ms | new min {w.min():8.4f} "
@@ -83,7 +98,10 @@ def main(old_src: str, new_src: str) -> None:
                   f"median of paired ratios {np.median(o / w):.2f}x", flush=True)
     finally:
         for here, proc in workers.values():
-            here.send(None)
+            try:
+                here.send(None)
+            except OSError:  # that worker is gone already
+                pass
             proc.join()
 
 
