@@ -554,7 +554,7 @@ int64_t channel_peaks_up(LazyGrid& g, const float* ch, int64_t h, int64_t w, con
             for (int64_t i = i0; i <= i1; ++i) bits |= marks[i * nw + k];
             while (bits) {
                 out->i = ti;
-                out->j = k * 64 + static_cast<int64_t>(detail::lowest_bit64(bits));
+                out->j = k * 64 + static_cast<int64_t>(detail::lowest_bit(bits));
                 ++out;
                 bits &= bits - 1;
             }

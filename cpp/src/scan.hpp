@@ -37,19 +37,8 @@ inline bool non_finite(float v) {
     return (b & kExpBits) == kExpBits;
 }
 
-// Index of the lowest set bit of bits != 0.
-inline unsigned lowest_bit(unsigned bits) {
-#if defined(__GNUC__) || defined(__clang__)
-    return static_cast<unsigned>(__builtin_ctz(bits));
-#else
-    unsigned b = 0;
-    while (!((bits >> b) & 1u)) ++b;
-    return b;
-#endif
-}
-
-// The same for a 64-bit word.
-inline unsigned lowest_bit64(uint64_t bits) {
+// Index of the lowest set bit of bits != 0 (any word up to 64 bits).
+inline unsigned lowest_bit(uint64_t bits) {
 #if defined(__GNUC__) || defined(__clang__)
     return static_cast<unsigned>(__builtin_ctzll(bits));
 #else
