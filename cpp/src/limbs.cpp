@@ -118,10 +118,6 @@ struct PafField {
     }
 };
 
-// The PAF vector at each peak's rounded position (plus paf_sample_offset): the first
-// sample of every pair starting at that peak lies there (i = 0), and with
-// paf_sample_far_end the last sample usually lies at the end peak's.  Evaluated
-// once per peak instead of once per pair.
 // Hint, into L2, the cache lines paf_at_peaks will read for these peaks: issued for
 // the next limb while this one is scored, so that limb's first reads (one miss per
 // peak and tap row otherwise, taken one after another) are already on their way.
@@ -132,6 +128,10 @@ void prefetch_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, i
     }
 }
 
+// The PAF vector at each peak's rounded position (plus paf_sample_offset): the first
+// sample of every pair starting at that peak lies there (i = 0), and with
+// paf_sample_far_end the last sample usually lies at the end peak's.  Evaluated
+// once per peak instead of once per pair.
 template <bool Upsampled>
 void paf_at_peaks(const PafField<Upsampled>& f, const double* xy, int64_t n, int64_t gw, int64_t gh, double off,
                   std::vector<LimbScratch::PeakPaf>& out) {
