@@ -14,9 +14,18 @@ both on dance frames, paired.
 
 usage: python bench/openpose_ref/check.py --openpose-src OPENPOSE_CHECKOUT
        python bench/openpose_ref/check.py --lib build/openpose_ref/libopenpose_decoder.so
-Exit status 1 when the preset misses the issue-8 bar (same people and keypoints on
-every image, positions within 0.01 image px on >= 99.5 % of keypoints) on the real maps or
-the generated ones; quantised scenes (exact ties) are reported only.
+OpenCV has two float32 INTER_CUBIC resizes, and OpenPose's output depends on which one its
+OpenCV build runs: its own code (float32 weights, each row's four taps summed left to right,
+the four rows as r0*b0 + (r1*b1 + (r2*b2 + r3*b3))), or Intel IPP's routine where the build has
+IPP and uses it (the pip wheels on x86-64 do, by default), which rounds differently in the last
+bit on about half the grid cells.  ``--opencv both`` (the default) runs OpenPose's side on each
+(``cv2.ipp.setUseIPP``) and compares OpenPose with itself too.
+
+Exit status 1 when the preset misses the issue-8 bar (same people and keypoints on every
+image, positions within 0.01 image px on >= 99.5 % of keypoints) against OpenPose on OpenCV's
+own resize, on the real maps or the generated ones, or when, against OpenPose on IPP's resize,
+it differs on an image where OpenPose on the two resizes agrees (or misses the position bar);
+quantised scenes (exact ties) are reported only.
 """
 
 from __future__ import annotations
@@ -67,10 +76,17 @@ class OpenPose:
             self.lib.opref_free(self.handle)
 
     @staticmethod
-    def resize(maps: np.ndarray) -> np.ndarray:
-        """resizeAndMergeCpu for one scale: each channel to (S*w, S*h), INTER_CUBIC."""
+    def resize(maps: np.ndarray, ipp: bool | None = None) -> np.ndarray:
+        """resizeAndMergeCpu for one scale: each channel to (S*w, S*h), INTER_CUBIC; ``ipp``:
+        OpenCV's IPP routine (True), its own code (False), or as this OpenCV is set (None)."""
         _, h, w = maps.shape
-        return np.stack([cv2.resize(m, (S * w, S * h), interpolation=cv2.INTER_CUBIC) for m in maps])
+        before = cv2.ipp.useIPP()
+        if ipp is not None:
+            cv2.ipp.setUseIPP(ipp)
+        try:
+            return np.stack([cv2.resize(m, (S * w, S * h), interpolation=cv2.INTER_CUBIC) for m in maps])
+        finally:
+            cv2.ipp.setUseIPP(before)
 
     def decode(self, grid: np.ndarray) -> np.ndarray:
         """People [P, parts, 3] in OpenPose's net-input pixels (scale 1)."""
@@ -112,11 +128,13 @@ def match(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
 
 
 class Tally:
-    def __init__(self, what: str):
+    def __init__(self, what: str, left: str = "OpenPose", right: str = "posefast"):
         self.what, self.images, self.same_people, self.same_present = what, 0, 0, 0
+        self.left, self.right = left, right
         self.dist_net: list[float] = []
         self.dist_img: list[float] = []
         self.bad: list[str] = []
+        self.bad_names: set[str] = set()
 
     def add(self, name: str, a: np.ndarray, b: np.ndarray, img_per_net: float) -> None:
         self.images += 1
@@ -131,12 +149,16 @@ class Tally:
             self.dist_net.extend(d)
             self.dist_img.extend(d * img_per_net)
         if not present:
-            self.bad.append(f"{name}: OpenPose {len(a)} people, posefast {len(b)}"
+            self.bad_names.add(name)
+            self.bad.append(f"{name}: {self.left} {len(a)} people, {self.right} {len(b)}"
                             + ("" if same else " (people differ)"))
 
-    def ok(self) -> bool:
+    def positions_ok(self) -> bool:
         d = np.asarray(self.dist_img)
-        return (self.same_present == self.images and d.size > 0 and float(np.mean(d < 0.01)) >= 0.995)
+        return d.size > 0 and float(np.mean(d < 0.01)) >= 0.995
+
+    def ok(self) -> bool:
+        return self.same_present == self.images and self.positions_ok()
 
     def __str__(self) -> str:
         dn, di = np.asarray(self.dist_net), np.asarray(self.dist_img)
@@ -147,6 +169,52 @@ class Tally:
                  f"{di.max():.2g} image px; within 0.01 image px {100 * np.mean(di < 0.01):.2f} %"]
         lines += [f"  differs: {x}" for x in self.bad[:20]]
         return "\n".join(lines)
+
+
+RESIZE = {"plain": "OpenCV's own resize code", "ipp": "IPP's resize"}
+
+
+def opencv_paths(choice: str) -> list[str]:
+    """The OpenCV resizes to run OpenPose's side on; "ipp" only where this OpenCV has IPP."""
+    before = cv2.ipp.useIPP()
+    cv2.ipp.setUseIPP(True)
+    have_ipp = cv2.ipp.useIPP()
+    cv2.ipp.setUseIPP(before)
+    if choice == "plain" or (choice == "both" and not have_ipp):
+        if choice == "both":
+            print(f"this OpenCV ({cv2.__version__}) has no IPP: OpenPose runs on its own resize code only")
+        return ["plain"]
+    if not have_ipp:
+        raise SystemExit(f"check.py: --opencv ipp, but this OpenCV ({cv2.__version__}) has no IPP")
+    return ["ipp"] if choice == "ipp" else ["plain", "ipp"]
+
+
+class Check:
+    """One kind of maps: the preset against OpenPose on each OpenCV resize, and OpenPose on
+    IPP's resize against OpenPose on OpenCV's own (the spread of OpenPose's own output)."""
+
+    def __init__(self, what: str, paths: list[str]):
+        self.vs = {p: Tally(f"{what}; OpenPose on {RESIZE[p]}") for p in paths}
+        self.spread = (Tally(f"{what}; OpenPose on {RESIZE['plain']} against OpenPose on {RESIZE['ipp']}",
+                             "OpenPose (own code)", "OpenPose (IPP)") if len(paths) == 2 else None)
+
+    def add(self, name: str, opl: OpenPose, maps: np.ndarray, mine: np.ndarray, img_per_net: float) -> None:
+        theirs = {p: opl.decode(opl.resize(maps, ipp=p == "ipp")) for p in self.vs}
+        for p, t in self.vs.items():
+            t.add(name, theirs[p], mine, img_per_net)
+        if self.spread is not None:
+            self.spread.add(name, theirs["plain"], theirs["ipp"], img_per_net)
+
+    def ok(self) -> bool:
+        good = self.vs["plain"].ok() if "plain" in self.vs else True
+        if "ipp" in self.vs:
+            t = self.vs["ipp"]
+            spread = self.spread.bad_names if self.spread is not None else set()
+            good &= t.positions_ok() and t.bad_names <= spread
+        return good
+
+    def __str__(self) -> str:
+        return "\n".join(str(t) for t in [*self.vs.values(), self.spread] if t is not None)
 
 
 def real_maps(model: Path, media: Path):
@@ -210,6 +278,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--scenes", type=int, default=200, help="generated scenes per layout (0: none)")
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds over every 10th dance frame (0: none)")
+    ap.add_argument("--opencv", choices=["both", "plain", "ipp"], default="both",
+                    help="OpenCV resize(s) for OpenPose's side: its own code, IPP's routine, or both")
     args = ap.parse_args(argv)
     lib = args.lib
     if lib is None:
@@ -217,12 +287,12 @@ def main(argv=None) -> int:
                              check=True, capture_output=True, text=True, cwd=ROOT)
         lib = ROOT / out.stdout.strip().splitlines()[-1]
     ok = True
+    paths = opencv_paths(args.opencv)
     coco = OpenPose(lib, "coco18")
-    real = Tally(f"shared model ({args.model.parent.name}), dance.mp4 + photos")
+    real = Check(f"shared model ({args.model.parent.name}), dance.mp4 + photos", paths)
     dance = []
     for name, maps, img_per_net in real_maps(args.model, args.media):
-        real.add(name, coco.decode(coco.resize(maps)), ours(maps[:18], maps[19:], "coco18", args.backend),
-                 img_per_net)
+        real.add(name, coco, maps, ours(maps[:18], maps[19:], "coco18", args.backend), img_per_net)
         if name.startswith("dance.mp4#") and int(name.split("#")[1]) % 10 == 0:
             dance.append(maps)
     print(real)
@@ -230,18 +300,18 @@ def main(argv=None) -> int:
     for layout in ("coco18", "body25", "mpi15") if args.scenes else ():
         opl = coco if layout == "coco18" else OpenPose(lib, layout)
         k = opl.parts
-        t = Tally(f"generated {layout}")
+        t = Check(f"generated {layout}", paths)
         for name, maps in scenes(layout, args.scenes):
-            t.add(name, opl.decode(opl.resize(maps)), ours(maps[:k], maps[k + 1:], layout, args.backend), 1.0)
+            t.add(name, opl, maps, ours(maps[:k], maps[k + 1:], layout, args.backend), 1.0)
         print(t)
         ok &= t.ok()
         # The same scenes quantised to steps of 1/32 (as a low-bit network's output): exact
         # ties everywhere, so float32 (OpenPose) and float64 (posefast) grids break some of
         # them differently.  Reported, not part of the exit status.
-        q = Tally(f"generated {layout}, quantised to 1/32 (report only)")
+        q = Check(f"generated {layout}, quantised to 1/32 (report only)", paths)
         for name, maps in scenes(layout, args.scenes):
             maps = (np.round(maps * 32) / 32).astype(np.float32)
-            q.add(name, opl.decode(opl.resize(maps)), ours(maps[:k], maps[k + 1:], layout, args.backend), 1.0)
+            q.add(name, opl, maps, ours(maps[:k], maps[k + 1:], layout, args.backend), 1.0)
         print(q)
     if args.rounds:
         print(timing(coco, dance, args.backend, args.rounds))
