@@ -17,8 +17,8 @@ usage: python bench/openpose_ref/check.py --openpose-src OPENPOSE_CHECKOUT
 OpenCV has two float32 INTER_CUBIC resizes, and OpenPose's output depends on which one its
 OpenCV build runs: its own code (float32 weights, each row's four taps summed left to right,
 the four rows as r0*b0 + (r1*b1 + (r2*b2 + r3*b3))), or Intel IPP's routine where the build has
-IPP and uses it (the pip wheels on x86-64 do, by default), which rounds differently in the last
-bit on about half the grid cells.  ``--opencv both`` (the default) runs OpenPose's side on each
+IPP and uses it (opencv-python-headless 4.14 for x86-64 does, by default), which rounds
+differently in the last bit on about half the grid cells.  ``--opencv both`` (the default) runs OpenPose's side on each
 (``cv2.ipp.setUseIPP``) and compares OpenPose with itself too.
 
 Exit status 1 when the preset misses the issue-8 bar (same people and keypoints on every
